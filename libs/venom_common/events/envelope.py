@@ -1,0 +1,151 @@
+"""The one event envelope: CloudEvents 1.0, structured JSON mode.
+
+On the wire an event is one JSON object::
+
+    {"specversion": "1.0", "id": "<uuidv7>", "source": "/venom/<node>/<service>",
+     "type": "venom.metrics.v1", "time": "<RFC 3339>", "subject": "venom.metrics.n1",
+     "datacontenttype": "application/json", "data": {...}}
+
+plus ``traceparent`` (the CloudEvents distributed-tracing extension) when a
+span was active. ``encode`` and ``decode`` are the only way in and out.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from venom_common.canonical import NonFiniteNumber, strict_loads
+from venom_common.events.payloads import PAYLOAD_TYPES, Payload
+from venom_common.ids import new_event_id
+
+P = TypeVar("P", bound=Payload)
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid VENOM event.
+
+    ``reason`` is a short, stable label used as the metric label
+    (``venom_events_rejected_total{reason}``); ``detail`` says what to fix.
+    """
+
+    REASONS = ("not_json", "non_finite", "envelope", "unknown_type", "payload", "unexpected_type")
+
+    def __init__(self, reason: str, detail: str) -> None:
+        assert reason in self.REASONS, reason
+        super().__init__(f"invalid event ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Envelope(BaseModel, Generic[P]):
+    """A CloudEvents 1.0 event carrying a typed VENOM payload."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=256)
+    type: str = Field(min_length=1, max_length=128)
+    time: datetime
+    subject: str | None = Field(None, max_length=256)
+    datacontenttype: Literal["application/json"] = "application/json"
+    traceparent: str | None = Field(None, max_length=128)
+    data: P
+
+
+class _RawEnvelope(BaseModel):
+    """The envelope checked before its payload type is known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=256)
+    type: str = Field(min_length=1, max_length=128)
+    time: datetime
+    subject: str | None = Field(None, max_length=256)
+    datacontenttype: Literal["application/json"] = "application/json"
+    traceparent: str | None = Field(None, max_length=128)
+    data: dict[str, Any]
+
+
+def make_event(
+    payload: P,
+    *,
+    source: str,
+    subject: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+    traceparent: str | None = None,
+) -> Envelope[P]:
+    """Wrap ``payload`` in a new envelope with a fresh UUIDv7 id."""
+    return Envelope[type(payload)](  # type: ignore[misc]
+        id=event_id or new_event_id(),
+        source=source,
+        type=payload.EVENT_TYPE,
+        time=time or datetime.now(UTC),
+        subject=subject,
+        traceparent=traceparent,
+        data=payload,
+    )
+
+
+def encode(event: Envelope[Any]) -> bytes:
+    """The event as UTF-8 JSON bytes (structured mode), NaN-free by construction."""
+    # Optional envelope attributes are omitted when unset (CloudEvents); the payload keeps
+    # its explicit nulls, which say "absent" (no thermal sensor), not "unknown field".
+    skip = {name for name in ("subject", "traceparent") if getattr(event, name) is None}
+    return event.model_dump_json(exclude=skip).encode("utf-8")
+
+
+def decode(raw: bytes | str, expected: type[P] | tuple[type[Payload], ...] | None = None) -> Envelope[Any]:
+    """Parse and validate one event. Raises :class:`InvalidEvent` with the reason.
+
+    ``expected`` restricts the payload type(s) a consumer accepts.
+    """
+    try:
+        obj = strict_loads(raw)
+    except NonFiniteNumber as exc:
+        raise InvalidEvent("non_finite", str(exc)) from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent("not_json", f"payload is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidEvent("envelope", f"an event is a JSON object, got {type(obj).__name__}")
+    try:
+        env = _RawEnvelope.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidEvent("envelope", _summarise(exc)) from exc
+    payload_cls = PAYLOAD_TYPES.get(env.type)
+    if payload_cls is None:
+        raise InvalidEvent("unknown_type", f"unknown event type {env.type!r}; known: {sorted(PAYLOAD_TYPES)}")
+    if expected is not None:
+        allowed = expected if isinstance(expected, tuple) else (expected,)
+        if payload_cls not in allowed:
+            names = ", ".join(c.EVENT_TYPE for c in allowed)
+            raise InvalidEvent("unexpected_type", f"got {env.type!r} where {names} was expected")
+    try:
+        data = payload_cls.model_validate(env.data)
+    except ValidationError as exc:
+        raise InvalidEvent("payload", f"{env.type}: {_summarise(exc)}") from exc
+    return Envelope[payload_cls](  # type: ignore[valid-type]
+        id=env.id,
+        source=env.source,
+        type=env.type,
+        time=env.time,
+        subject=env.subject,
+        traceparent=env.traceparent,
+        data=data,
+    )
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

@@ -1,0 +1,388 @@
+"""Versioned payload models, one per event kind (ARCHITECTURE.md "Events").
+
+Each model's ``EVENT_TYPE`` is the CloudEvents ``type`` it travels under and
+ends in its version (``.v1``). A new incompatible shape is a new class with a
+new version, never an edit of a published one. NaN and infinities are refused
+in every float (``allow_inf_nan=False``) and unknown fields are refused
+(``extra="forbid"``), so a payload either validates whole or is rejected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+NodeId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+Organ = Literal["regen", "balance", "entropy", "optimize"]
+ActionName = Literal["QUARANTINE", "ALERT", "APPLY_BALANCE", "APPLY_OPTIMIZE", "NOOP"]
+
+
+class Payload(BaseModel):
+    """Base of every event payload."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    EVENT_TYPE: ClassVar[str]
+
+
+# --- hardware agent (F-HW-1, F-HW-2) ---------------------------------------------------------
+
+
+class ThetaComponents(BaseModel):
+    """θ and its parts. ``h_term`` is None when the host has no thermal sensor;
+    θ is then renormalised over the weights present (0.3/0.6, 0.3/0.6)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    h_cpu: Unit
+    h_mem: Unit
+    h_term: Unit | None
+    theta: Unit
+    thermal_sensor: bool
+    weights: dict[str, float]
+
+
+class MetricsV1(Payload):
+    """One sample of a node. Absent hardware is ``None``, never zero."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.metrics.v1"
+
+    node: NodeId
+    seq: int = Field(ge=0, description="sample number since the agent started (or replay row)")
+    sampled_at: datetime
+    source: Literal["psutil", "replay"]
+    interval_s: Annotated[float, Field(gt=0)]
+    cpu_percent: Percent
+    cpu_count: int = Field(ge=1)
+    load_avg_1m: NonNeg | None = None
+    mem_total_bytes: int = Field(ge=0)
+    mem_available_bytes: int = Field(ge=0)
+    mem_percent: Percent
+    swap_total_bytes: int = Field(ge=0)
+    swap_used_bytes: int = Field(ge=0)
+    disk_percent: Percent | None = None
+    disk_read_bytes_per_s: NonNeg | None = None
+    disk_write_bytes_per_s: NonNeg | None = None
+    net_rx_bytes_per_s: NonNeg | None = None
+    net_tx_bytes_per_s: NonNeg | None = None
+    temperature_c: float | None = Field(None, ge=-60, le=200)
+    temperature_critical_c: float | None = Field(None, ge=-60, le=250)
+    battery_percent: Percent | None = None
+    power_plugged: bool | None = None
+    theta: ThetaComponents
+    #: Raw series values of this sample by metric name (replay columns, or the psutil
+    #: figures above), the input of the anomaly detector (F-ML-3).
+    series: dict[str, float] = Field(default_factory=dict)
+    #: Anomalies counted in this sample by the agent's detector (F-ML-3).
+    anoms: int = Field(0, ge=0)
+    #: The detector that counted ``anoms`` (None: no detector configured).
+    detector: str | None = None
+
+
+class GpuInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    vendor: str
+    name: str
+    memory_bytes: int | None = None
+    via: str
+
+
+class HardwareProfileV1(Payload):
+    """The hardware profile of a node (F-HW-1)."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.hardware.v1"
+
+    node: NodeId
+    scanned_at: datetime
+    cores_physical: int | None = Field(None, ge=1)
+    cores_logical: int = Field(ge=1)
+    arch: str
+    cpu_vendor: str | None
+    cpu_model: str | None
+    cpu_freq_mhz: NonNeg | None
+    cpu_freq_max_mhz: NonNeg | None
+    hyperthreading: bool | None
+    mem_total_bytes: int = Field(ge=0)
+    swap_total_bytes: int = Field(ge=0)
+    gpus: list[GpuInfo]
+    platform: str
+    platform_release: str
+    python: str
+    virtualization: str | None
+    in_docker: bool
+    in_kubernetes: bool
+    thermal_sensor: bool
+    battery: bool
+    workers_n: int = Field(ge=1, description="derived N (workers)")
+    lambda_wrap: Annotated[float, Field(ge=10, le=832)]
+    parallel_fraction: Unit
+
+
+# --- pulse and arbiter (F-PULSE-*, F-ARB-*) ---------------------------------------------------
+
+
+class Vitals(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    beat_count: int = Field(ge=0)
+    cycle_time_ms: NonNeg
+    avg_beat_time_ms: NonNeg
+    min_beat_time_ms: NonNeg
+    max_beat_time_ms: NonNeg
+    missed_deadlines: int = Field(ge=0)
+
+
+class PulseV1(Payload):
+    """One beat of a node's pulse (F-PULSE-1); recorded by the ledger."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.beat.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    t_lambda_s: Annotated[float, Field(gt=0)]
+    period_s: Annotated[float, Field(gt=0)]
+    started_at: datetime
+    theta: Unit | None = None
+    metrics_seq: int | None = Field(None, ge=0)
+    vitals: Vitals
+
+
+class RegenResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    kind: Literal["regen"] = "regen"
+    urgency: Unit
+    cost: NonNeg
+    issues: list[str]
+    quarantined: list[str]
+    improved: list[str]
+    reinvested_mb: int = Field(ge=0)
+
+
+class BalanceResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    kind: Literal["balance"] = "balance"
+    mode: str
+    conservation: str
+    conserve: Unit
+    kp: float
+    ki: float
+    kd: float
+
+
+class EntropyResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    kind: Literal["entropy"] = "entropy"
+    threat_score: Unit
+    explanation: str
+    model_version: str
+    threats: list[str]
+    vulnerabilities: list[str]
+    defended: int = Field(ge=0)
+
+
+class OptimizeResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    kind: Literal["optimize"] = "optimize"
+    expected_gain: Annotated[float, Field(ge=0.0, le=0.5)]
+    targets: list[str]
+    adjustments: list[str]
+    distribution: dict[str, int]
+
+
+class OrganError(BaseModel):
+    """A missing, late or failed organ (F-ARB-1): the beat completes with this."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    kind: Literal["error"] = "error"
+    error: str
+
+
+OrganResult = Annotated[
+    RegenResult | BalanceResult | EntropyResult | OptimizeResult | OrganError,
+    Field(discriminator="kind"),
+]
+
+
+class FlowResultV1(Payload):
+    """One organ's result for one beat; recorded by the ledger."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.flow.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    organ: Organ
+    replica: str | None = None
+    elapsed_ms: NonNeg
+    result: OrganResult
+
+
+class DecisionVector(BaseModel):
+    """F-ARB-2: the organs' outputs weighted by the genome."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    threat: Unit
+    stability: Unit
+    repair_score: Unit
+    opt_gain: Unit
+    integrated_score: Unit
+
+
+class DecisionV1(Payload):
+    """The arbiter's decision for one beat (F-ARB-3, F-ARB-8); recorded by the ledger."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.decision.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    action: ActionName
+    vector: DecisionVector
+    reason: str
+    evidence: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    #: For APPLY_BALANCE / APPLY_OPTIMIZE: the adjustments the organs proposed.
+    adjustments: list[str] = Field(default_factory=list)
+
+
+class GenomeWeights(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    R: Unit
+    B: Unit
+    E: Unit
+    O: Unit  # noqa: E741 - the seed's base letter
+
+
+class PidState(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    error: float
+    integral: Annotated[float, Field(ge=-1.0, le=1.0)]
+    previous_error: float | None
+    output: float
+    delta_o: Annotated[float, Field(ge=-0.05, le=0.05)]
+    delta_v: float
+
+
+class GenomeV1(Payload):
+    """The genome after one beat's recalibration (F-ARB-4, F-ARB-5); recorded."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.genome.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    weights: GenomeWeights
+    mode: str
+    risk_anoms: int = Field(ge=0)
+    ml_weight: Annotated[float, Field(ge=0.0, le=10.0)]
+    pid: PidState
+    e_feedback_t: NonNeg
+
+
+class AlertV1(Payload):
+    """An ALERT or QUARANTINE a person can route (F-ARB-8)."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.alert.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    action: Literal["ALERT", "QUARANTINE"]
+    threat: Unit
+    reason: str
+    decision_id: str
+
+
+class InjectDataV1(Payload):
+    """F-MESH-3: ``inject_data(genome, anoms=N, ml_weight=W)`` as a command.
+
+    Bounds: anoms is a count (0..10 000); ml_weight a model weight in (0, 10].
+    Anything else is refused at the boundary with the reason.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "venom.command.inject.v1"
+
+    node: NodeId
+    anoms: int | None = Field(None, ge=0, le=10_000)
+    ml_weight: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
+    requested_by: str | None = Field(None, max_length=128)
+
+
+# --- mesh and orchestrator (F-MESH-*, F-ORCH-*) -----------------------------------------------
+
+
+class PeerV1(Payload):
+    """A peer joined, was refreshed, or left the mesh (F-MESH-1)."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.mesh.peer.v1"
+
+    node: NodeId
+    status: Literal["joined", "left"]
+    addresses: list[str]
+    version: str
+    capabilities: list[str]
+    role: Literal["memory_carrier", "signal_relay", "knowledge_keeper", "generic"] = "generic"
+    via: Literal["multicast", "seed", "dns", "self"]
+    last_seen: datetime
+
+
+class TaskV1(Payload):
+    """A task dispatched to a peer's worker (F-ORCH-2)."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.task.v1"
+
+    task_id: str = Field(min_length=1, max_length=64)
+    node: NodeId
+    task_type: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$")
+    payload: dict[str, float | int | str | bool | None | list[float | int | str]]
+    attempt: int = Field(1, ge=1)
+    deadline_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
+class TaskResultV1(Payload):
+    """What came of a task on a peer."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.task.result.v1"
+
+    task_id: str = Field(min_length=1, max_length=64)
+    node: NodeId
+    status: Literal["succeeded", "failed"]
+    result: dict[str, float | int | str | bool | None | list[float | int | str]] | None = None
+    error: str | None = None
+    elapsed_ms: NonNeg
+
+
+# --- ledger (F-LEDGER-6) -----------------------------------------------------------------------
+
+
+class CheckpointV1(Payload):
+    """A signed tree head of a chain (F-LEDGER-6)."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.ledger.checkpoint.v1"
+
+    chain: str = Field(min_length=1, max_length=64)
+    tree_size: int = Field(ge=0)
+    root_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    timestamp: datetime
+    key_id: str
+    signature: str = Field(description="Ed25519 signature, hex, over the canonical JSON of the tree head")
+
+
+#: Every payload class by its CloudEvents type.
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    cls.EVENT_TYPE: cls
+    for cls in (
+        MetricsV1,
+        HardwareProfileV1,
+        PulseV1,
+        FlowResultV1,
+        DecisionV1,
+        GenomeV1,
+        AlertV1,
+        InjectDataV1,
+        PeerV1,
+        TaskV1,
+        TaskResultV1,
+        CheckpointV1,
+    )
+}

@@ -1,0 +1,160 @@
+"""The one service runner (ARCHITECTURE.md "Configuration and operations").
+
+Every service's ``__main__`` calls :func:`run_service`. The runner does, in order:
+
+1. settings are already read by the caller (pydantic-settings, ``VENOM_``);
+2. JSON logs and OpenTelemetry tracing are set up;
+3. the HTTP port opens at once with ``/healthz`` (alive), ``/readyz`` (ready:
+   connected and started) and ``/metrics`` (Prometheus); a service may add its
+   own routes (the ledger's read API, the orchestrator's REST API);
+4. NATS is connected (retrying forever) and the streams ensured;
+5. the service's ``start`` runs, then the process waits for SIGTERM / SIGINT;
+6. graceful stop: the service's ``stop`` finishes in-flight work, the bus
+   drains (consumers finish and acknowledge their batch), the HTTP server
+   closes, spans are flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from venom_common.bus import Bus
+from venom_common.settings import VenomSettings
+from venom_common.telemetry import metrics as m
+from venom_common.telemetry.logs import setup_logging
+from venom_common.telemetry.tracing import setup_tracing, shutdown_tracing
+
+log = logging.getLogger("venom.runner")
+
+
+@dataclass
+class ServiceContext:
+    """What the runner hands a service: its settings, the bus, its HTTP app and the stop signal."""
+
+    name: str
+    settings: VenomSettings
+    bus: Bus
+    app: FastAPI
+    stopping: asyncio.Event
+    source: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        #: The CloudEvents ``source`` of everything this service publishes.
+        self.source = f"/venom/{self.settings.node_id}/{self.name}"
+
+
+class Service(Protocol):
+    """What a service implements. ``start`` subscribes and spawns its loops and returns;
+    ``stop`` ends them after finishing in-flight work; ``ready`` feeds ``/readyz``."""
+
+    name: str
+
+    async def start(self, ctx: ServiceContext) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def ready(self) -> bool: ...
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the runner owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def build_app(name: str, state: dict[str, object]) -> FastAPI:
+    app = FastAPI(title=f"VENOM {name}", version="0.1.0")
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, object]:
+        """Alive: the process answers."""
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(response: Response) -> dict[str, object]:
+        """Ready: connected to NATS and started (503 otherwise)."""
+        ready_fn = state.get("ready")
+        bus = state.get("bus")
+        connected = bool(bus is not None and bus.connected)  # type: ignore[attr-defined]
+        started = bool(state.get("started"))
+        ready = connected and started and bool(ready_fn() if callable(ready_fn) else True)
+        m.SERVICE_READY.set(1 if ready else 0)
+        if not ready:
+            response.status_code = 503
+        return {"ready": ready, "nats": connected, "started": started, "service": name}
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def serve(service: Service, settings: VenomSettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run ``service`` until ``stop`` is set (or SIGTERM/SIGINT when running as a process)."""
+    stopping = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if stop is None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stopping.set)
+                installed.append(sig)
+
+    state: dict[str, object] = {"started": False, "ready": service.ready}
+    app = build_app(service.name, state)
+    server = _QuietServer(
+        uvicorn.Config(app, host=settings.bind_host, port=settings.port, log_level="warning", lifespan="off",
+                       access_log=False)
+    )
+    http_task = asyncio.create_task(server.serve(), name="http")
+    bus: Bus | None = None
+    try:
+        try:
+            bus = await Bus.connect(settings, service.name, stop=stopping)
+        except ConnectionError:
+            return
+        state["bus"] = bus
+        await bus.ensure_streams()
+        ctx = ServiceContext(name=service.name, settings=settings, bus=bus, app=app, stopping=stopping)
+        await service.start(ctx)
+        state["started"] = True
+        log.info("%s started on %s:%d (node %s)", service.name, settings.bind_host, settings.port, settings.node_id)
+        await stopping.wait()
+        log.info("%s stopping", service.name)
+    finally:
+        state["started"] = False
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(service.stop(), settings.shutdown_grace_s)
+        if bus is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(bus.drain(), settings.shutdown_grace_s)
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(http_task, 5)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        log.info("%s stopped", service.name)
+
+
+def run_service(make: Callable[[VenomSettings], Service], settings: VenomSettings, name: str) -> None:
+    """Entry point for ``python -m venom_<service>``: logs, tracing, then :func:`serve`."""
+    setup_logging(name, settings.node_id, settings.log_level, settings.log_json)
+    setup_tracing(name, settings.node_id, settings.otlp_endpoint)
+    try:
+        asyncio.run(serve(make(settings), settings))
+    finally:
+        shutdown_tracing()

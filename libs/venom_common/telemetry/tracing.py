@@ -1,0 +1,66 @@
+"""OpenTelemetry tracing (F-PLAT-4).
+
+A service calls :func:`setup_tracing` once. With an OTLP endpoint configured
+(``VENOM_OTLP_ENDPOINT``, e.g. Jaeger's ``http://127.0.0.1:4318``) spans are
+exported over OTLP/HTTP in batches; without one, spans are still created (the
+trace context still travels in NATS headers) but go nowhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(
+    service: str,
+    node: str,
+    otlp_endpoint: str | None,
+    extra_processors: list[SpanProcessor] | None = None,
+) -> TracerProvider:
+    """Install the process's tracer provider (idempotent: a second call returns the first)."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"venom-{service}", "service.namespace": "venom", "host.name": node})
+    )
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = otlp_endpoint.rstrip("/")
+        if not endpoint.endswith("/v1/traces"):
+            endpoint += "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    for processor in extra_processors or []:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    _provider = provider
+    return provider
+
+
+def shutdown_tracing() -> None:
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def tracer(name: str = "venom") -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Write the current trace context (W3C ``traceparent``) into NATS headers."""
+    propagate.inject(headers)
+    return headers
+
+
+def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
+    """The trace context carried by a message's headers (empty when none)."""
+    return propagate.extract(dict(headers or {}))

@@ -1,0 +1,64 @@
+"""Shared fixtures: real servers, started on free ports in temporary directories.
+
+``VENOM_NATS_URL`` / ``VENOM_DATABASE_URL`` in the environment switch the
+fixtures to external servers instead of embedded ones.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from venom_common.embedded import EmbeddedNats, EmbeddedPostgres
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A JetStream-enabled nats-server for the whole session (or VENOM_NATS_URL)."""
+    external = os.environ.get("VENOM_NATS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL for the whole session (or VENOM_DATABASE_URL)."""
+    external = os.environ.get("VENOM_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token, for stream, consumer and node names that must not collide between tests."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[object]:
+    import nats
+
+    client = await nats.connect(nats_url)
+    try:
+        yield client
+    finally:
+        await client.drain()
