@@ -79,38 +79,44 @@ class Bus:
             m.BUS_CONNECTED.set(1)
             log.info("reconnected to NATS")
 
-        async def _error(exc: Exception) -> None:
-            log.debug("nats error: %s", exc)
+        failures = 0
 
-        delay = 0.2
-        while True:
-            try:
-                nc = await nats.connect(
-                    servers=settings.nats_servers,
-                    name=f"venom-{service}-{settings.node_id}",
-                    user=settings.nats_user,
-                    password=settings.nats_password,
-                    token=settings.nats_token,
-                    connect_timeout=first_attempt_timeout,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    disconnected_cb=_disconnected,
-                    reconnected_cb=_reconnected,
-                    error_cb=_error,
-                )
-                m.BUS_CONNECTED.set(1)
-                return cls(nc, service)
-            except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
-                if stop is not None and stop.is_set():
-                    raise ConnectionError("stopped before NATS was reachable") from exc
-                log.warning("NATS at %s not reachable (%s); retrying in %.1fs", settings.nats_url, exc, delay)
-                if stop is not None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                else:
-                    await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        async def _error(exc: Exception) -> None:
+            nonlocal failures
+            failures += 1
+            if failures == 1 or failures % 30 == 0:
+                log.warning("NATS at %s not reachable (%s); retrying (attempt %d)", settings.nats_url, exc, failures)
+
+        # nats-py itself retries the first connection forever when max_reconnect_attempts
+        # is -1; the race with ``stop`` lets a service shut down while still waiting.
+        connecting = asyncio.ensure_future(
+            nats.connect(
+                servers=settings.nats_servers,
+                name=f"venom-{service}-{settings.node_id}",
+                user=settings.nats_user,
+                password=settings.nats_password,
+                token=settings.nats_token,
+                connect_timeout=first_attempt_timeout,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                disconnected_cb=_disconnected,
+                reconnected_cb=_reconnected,
+                error_cb=_error,
+            )
+        )
+        if stop is not None:
+            stopped = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+                raise ConnectionError("stopped before NATS was reachable")
+        nc = await connecting
+        m.BUS_CONNECTED.set(1)
+        return cls(nc, service)
 
     @property
     def connected(self) -> bool:

@@ -33,37 +33,48 @@ class Payload(BaseModel):
 
 
 class ThetaComponents(BaseModel):
-    """θ and its parts. ``h_term`` is None when the host has no thermal sensor;
-    θ is then renormalised over the weights present (0.3/0.6, 0.3/0.6)."""
+    """θ and its parts (F-HW-2), as computed by ``venom_hardware_agent.domain.theta``.
+
+    θ = 0.3·H_CPU + 0.3·H_MEM + 0.4·H_TERM over the H's that could be computed,
+    renormalised: ``weights`` holds the weights actually used (they sum to 1).
+    An H that could not be computed is ``None`` and absent from ``weights``:
+    ``h_term`` is None when the host has no thermal sensor (θ then uses
+    0.3/0.6 and 0.3/0.6); a replay row without a CPU or memory column leaves
+    ``h_cpu`` / ``h_mem`` None. With no H at all θ is ``None`` (unknown), never 0.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    h_cpu: Unit
-    h_mem: Unit
+    h_cpu: Unit | None
+    h_mem: Unit | None
     h_term: Unit | None
-    theta: Unit
+    theta: Unit | None
     thermal_sensor: bool
-    weights: dict[str, float]
+    weights: dict[str, Unit]
 
 
 class MetricsV1(Payload):
-    """One sample of a node. Absent hardware is ``None``, never zero."""
+    """One sample of a node (F-HW-2). Absent hardware is ``None``, never zero.
+
+    From the psutil sampler the CPU, memory and swap fields are always set; a
+    replay (``source == "replay"``) sets only the fields its CSV has columns for.
+    """
 
     EVENT_TYPE: ClassVar[str] = "venom.metrics.v1"
 
     node: NodeId
-    seq: int = Field(ge=0, description="sample number since the agent started (or replay row)")
+    seq: int = Field(ge=0, description="sample number since the agent started (or replay row index)")
     sampled_at: datetime
     source: Literal["psutil", "replay"]
     interval_s: Annotated[float, Field(gt=0)]
-    cpu_percent: Percent
-    cpu_count: int = Field(ge=1)
+    cpu_percent: Percent | None = None
+    cpu_count: int | None = Field(None, ge=1)
     load_avg_1m: NonNeg | None = None
-    mem_total_bytes: int = Field(ge=0)
-    mem_available_bytes: int = Field(ge=0)
-    mem_percent: Percent
-    swap_total_bytes: int = Field(ge=0)
-    swap_used_bytes: int = Field(ge=0)
+    mem_total_bytes: int | None = Field(None, ge=0)
+    mem_available_bytes: int | None = Field(None, ge=0)
+    mem_percent: Percent | None = None
+    swap_total_bytes: int | None = Field(None, ge=0)
+    swap_used_bytes: int | None = Field(None, ge=0)
     disk_percent: Percent | None = None
     disk_read_bytes_per_s: NonNeg | None = None
     disk_write_bytes_per_s: NonNeg | None = None
@@ -75,12 +86,14 @@ class MetricsV1(Payload):
     power_plugged: bool | None = None
     theta: ThetaComponents
     #: Raw series values of this sample by metric name (replay columns, or the psutil
-    #: figures above), the input of the anomaly detector (F-ML-3).
+    #: figures above that are present), the input of the anomaly detector (F-ML-3).
     series: dict[str, float] = Field(default_factory=dict)
     #: Anomalies counted in this sample by the agent's detector (F-ML-3).
     anoms: int = Field(0, ge=0)
     #: The detector that counted ``anoms`` (None: no detector configured).
     detector: str | None = None
+    #: The line of the replay file this sample was played from (None when sampled live).
+    replay_line: int | None = Field(None, ge=1)
 
 
 class GpuInfo(BaseModel):
@@ -89,11 +102,17 @@ class GpuInfo(BaseModel):
     vendor: str
     name: str
     memory_bytes: int | None = None
+    #: How it was found: "nvidia-smi", "rocm-smi" or "torch.cuda".
     via: str
 
 
 class HardwareProfileV1(Payload):
-    """The hardware profile of a node (F-HW-1)."""
+    """The hardware profile of a node (F-HW-1).
+
+    ``workers_n``, ``lambda_wrap`` and ``parallel_fraction`` are derived by a
+    documented capacity model (docs/HARDWARE.md, ``capacity_model`` names it):
+    they are model indices, not measurements.
+    """
 
     EVENT_TYPE: ClassVar[str] = "venom.hardware.v1"
 
@@ -101,6 +120,8 @@ class HardwareProfileV1(Payload):
     scanned_at: datetime
     cores_physical: int | None = Field(None, ge=1)
     cores_logical: int = Field(ge=1)
+    #: CPUs this process may run on (scheduler affinity / container limit), when known.
+    cpus_usable: int | None = Field(None, ge=1)
     arch: str
     cpu_vendor: str | None
     cpu_model: str | None
@@ -121,6 +142,7 @@ class HardwareProfileV1(Payload):
     workers_n: int = Field(ge=1, description="derived N (workers)")
     lambda_wrap: Annotated[float, Field(ge=10, le=832)]
     parallel_fraction: Unit
+    capacity_model: str = Field("seed004-v1", description="the model that derived N, Λ and P")
 
 
 # --- pulse and arbiter (F-PULSE-*, F-ARB-*) ---------------------------------------------------
