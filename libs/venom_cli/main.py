@@ -1,0 +1,125 @@
+"""The ``venom`` command line (Typer + Rich).
+
+    venom up [--detach] [--data-dir .venom]    NATS, PostgreSQL and every service on this machine (F-PLAT-6)
+    venom down [--data-dir .venom]             stop them, leaving nothing behind
+    venom status [--json]                      each component and its health
+    venom events tail [--subject 'venom.>']    the events on the bus, one JSON per line (F-PLAT-3)
+
+Sub-command groups are registered in one place, at the end of this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from venom_cli.render import component_table
+
+app = typer.Typer(name="venom", help="VENOM: run and inspect the system on this machine.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+events_app = typer.Typer(help="Watch the events on the bus.", no_args_is_help=True)
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", envvar="VENOM_DATA_DIR", help="where venom up keeps its servers' data, logs and state",
+                 file_okay=False),
+]
+DEFAULT_DATA_DIR = Path(".venom")
+
+
+def _abs(path: Path) -> Path:
+    return path.expanduser().resolve()
+
+
+@app.command()
+def up(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="run in the background; stop with venom down")] = False,
+    timeout: Annotated[float, typer.Option(help="--detach: seconds to wait for every component")] = 60.0,
+    grace: Annotated[float, typer.Option(help="seconds a service gets to stop before it is killed")] = 15.0,
+    detached_child: Annotated[bool, typer.Option("--detached-child", hidden=True)] = False,
+) -> None:
+    """Start NATS (JetStream), PostgreSQL and every installed service, supervised; Ctrl-C stops everything.
+
+    VENOM_NATS_URL / VENOM_DATABASE_URL point at external servers instead of embedded ones."""
+    from venom_cli.up import UpOptions, run_detached, run_up
+
+    options = UpOptions(data_dir=_abs(data_dir), detached_child=detached_child, grace_s=grace)
+    if detach:
+        raise typer.Exit(run_detached(options, console, timeout_s=timeout))
+    raise typer.Exit(run_up(options, console))
+
+
+@app.command()
+def down(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    timeout: Annotated[float, typer.Option(help="seconds to wait before killing")] = 60.0,
+) -> None:
+    """Stop the venom up of this data directory; check that nothing it started is left."""
+    from venom_cli.down import run_down
+
+    raise typer.Exit(run_down(_abs(data_dir), console, timeout_s=timeout))
+
+
+@app.command()
+def status(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Each component and its health, probed now. Exit code 0 when all are healthy, 1 otherwise."""
+    from venom_cli.status import gather_status
+
+    report = gather_status(_abs(data_dir))
+    if as_json:
+        sys.stdout.write(report.as_json() + "\n")
+    elif not report.running:
+        console.print(Text(f"VENOM is not running on {report.data_dir}"), soft_wrap=True)
+    else:
+        console.print(component_table(report.components,
+                                      title=f"VENOM (pid {report.pid}, {report.phase}) on {report.data_dir}"))
+    raise typer.Exit(0 if report.all_healthy else 1)
+
+
+@events_app.command("tail")
+def events_tail(
+    subject: Annotated[str, typer.Option("--subject", "-s", help="NATS subject, wildcards allowed")] = "venom.>",
+    count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="stop after N messages")] = None,
+    timeout: Annotated[float | None, typer.Option(help="give up (exit 1) after this many seconds")] = None,
+    nats_url: Annotated[str | None, typer.Option("--nats-url", help="default: VENOM_NATS_URL, then venom up's")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+) -> None:
+    """Print each event as published, one JSON per line (like `nats sub --raw`)."""
+    from venom_cli.events_tail import TailTimeout, resolve_nats_url, tail
+
+    url = resolve_nats_url(nats_url, _abs(data_dir))
+    try:
+        asyncio.run(tail(url, subject, count=count, timeout_s=timeout))
+    except TailTimeout as exc:
+        err_console.print(Text(f"timed out: {exc}", style="bold red"), soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (OSError, asyncio.TimeoutError) as exc:
+        err_console.print(Text(f"cannot reach NATS at {url}: {exc or type(exc).__name__}", style="bold red"),
+                          soft_wrap=True)
+        raise typer.Exit(1) from None
+    except Exception as exc:  # nats-py raises its own NoServersError etc.
+        if type(exc).__module__.startswith("nats"):
+            err_console.print(Text(f"cannot reach NATS at {url}: {exc!r}", style="bold red"), soft_wrap=True)
+            raise typer.Exit(1) from None
+        raise
+
+
+# --- sub-command groups: every `venom <group> …` is registered here, one line each -------------
+app.add_typer(events_app, name="events")
+
+
+if __name__ == "__main__":
+    app()
