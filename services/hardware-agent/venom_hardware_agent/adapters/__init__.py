@@ -1,0 +1,1 @@
+"""The agent's I/O: the psutil sampler, the profile scanner and the replay CSV reader."""

@@ -1,0 +1,1 @@
+"""Pure rules of the hardware agent: no I/O, no asyncio (STYLE.md "The shape of a service")."""
