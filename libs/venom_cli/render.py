@@ -54,8 +54,9 @@ def _mark(ok: bool) -> Text:
 
 def component_table(components: list[Component], title: str | None = None) -> Table:
     table = Table(title=title, expand=False)
-    for column in ("component", "kind", "pid", "state", "healthy", "ready", "restarts", "url"):
-        table.add_column(column, no_wrap=column in ("component", "url"))
+    for column in ("component", "kind", "pid", "state", "healthy", "ready", "restarts"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("url", overflow="fold")
     for c in components:
         restarts = Text(str(c.restarts), style="yellow" if c.restarts else "")
         table.add_row(c.name, c.kind, str(c.pid or "-"), c.state, _mark(c.healthy), _mark(c.ready), restarts,
