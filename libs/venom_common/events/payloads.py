@@ -174,6 +174,55 @@ class PulseV1(Payload):
     vitals: Vitals
 
 
+class OrganFeatures(BaseModel):
+    """What the organs see of a node for one beat (seed 000's ``health_data``).
+
+    Healths are in [0, 1], 1 = healthy (H_CPU, H_MEM, H_TERM of the hardware
+    agent); ``None`` = not measured (no thermal sensor, no battery, no model).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    theta: Unit | None = None
+    cpu_health: Unit | None = None
+    memory_health: Unit | None = None
+    thermal_health: Unit | None = None
+    battery_percent: Percent | None = None
+    anoms: int = Field(0, ge=0)
+    cpu_cores: int | None = Field(None, ge=1)
+    cache_size_bytes: int | None = Field(None, ge=0)
+    cache_hit_rate: Unit | None = None
+    model_size_bytes: int | None = Field(None, ge=0)
+    model_corruption: bool = False
+    metrics_seq: int | None = Field(None, ge=0)
+
+
+class GenomeView(BaseModel):
+    """The part of the genome the organs read."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    R: Unit
+    B: Unit
+    E: Unit
+    O: Unit  # noqa: E741
+    risk_anoms: int = Field(0, ge=0)
+    ml_weight: Annotated[float, Field(gt=0.0, le=10.0)] = 0.12
+
+
+class OrganRequestV1(Payload):
+    """The arbiter asks one organ for its result of one beat (core request/reply, queue group)."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.organ.request.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    organ: Organ
+    features: OrganFeatures
+    genome: GenomeView
+    deadline_ms: Annotated[float, Field(gt=0, le=60_000)]
+
+
 class RegenResult(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     kind: Literal["regen"] = "regen"
@@ -397,6 +446,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         MetricsV1,
         HardwareProfileV1,
         PulseV1,
+        OrganRequestV1,
         FlowResultV1,
         DecisionV1,
         GenomeV1,

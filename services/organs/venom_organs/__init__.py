@@ -1,0 +1,1 @@
+"""The four organs (Regen, Balance, Entropy, Optimize): one package and image, VENOM_ORGAN selects the organ."""
