@@ -46,7 +46,7 @@ class MetricState:
         level = self.level(value)
         self.window.push(value)
         self.seen += 1
-        self.memory = self.memory * self._decay + level
+        self.memory = max(0.0, self.memory * self._decay + level - self.config.allowance)
         return int(math.floor(self.memory))
 
 
