@@ -252,9 +252,12 @@ class EmbeddedPostgres(_Child):
             os.chown(socket_dir, entry.pw_uid, entry.pw_gid)
             self.log_path.touch()
             os.chown(self.log_path, entry.pw_uid, entry.pw_gid)
+        # A Unix socket path is limited to 107 bytes; with a deeper data directory, listen on TCP only
+        # (every client here connects over TCP) instead of failing to start.
+        socket_arg = str(socket_dir) if len(str(socket_dir / f".s.PGSQL.{self.port}")) <= 100 else ""
         self._spawn(
             [str(self.bin / "postgres"), "-D", str(self.pgdata), "-h", self.host, "-p", str(self.port),
-             "-k", str(socket_dir), "-c", "fsync=on", "-c", "max_connections=200"],
+             "-k", socket_arg, "-c", "fsync=on", "-c", "max_connections=200"],
             user=self.user,
         )
         wait_for_port(self.port, self.host, timeout, self.proc)
