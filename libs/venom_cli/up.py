@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -347,6 +348,8 @@ def clean_previous_run(data_dir: Path, sink: ConsoleSink) -> None:
 def run_up(options: UpOptions, console: Console) -> int:
     """Run in the foreground until stopped. Exit code 1 when another ``venom up`` holds the data dir."""
     data_dir = options.data_dir
+    # pgserver's platformdirs warns when XDG_RUNTIME_DIR is unset (services, containers): noise, not a problem.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         lock = InstanceLock.acquire(data_dir)
     except AlreadyRunning as exc:
