@@ -1,0 +1,134 @@
+"""The organ service: answers the arbiter's requests for one organ, in a queue group (F-ORG-5).
+
+Every replica of an organ subscribes to ``venom.organ.<organ>`` in the queue
+group ``organ-<organ>``, so NATS hands each request to exactly one replica.
+The reply is a ``venom.flow.v1`` event (FlowResultV1) sent to the request's
+reply subject; the arbiter records it. A request that does not validate is
+counted and dropped (the arbiter then records an error result at its deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from typing import Any
+
+from nats.aio.msg import Msg
+from prometheus_client import Counter, Gauge, Histogram
+
+from venom_common.events import Envelope, encode, make_event, subjects
+from venom_common.events.payloads import FlowResultV1, OrganError, OrganRequestV1
+from venom_common.runner import ServiceContext
+
+from venom_organs.adapters.model_store import ModelStore
+from venom_organs.domain.balance import run_balance
+from venom_organs.domain.entropy import EntropyMemory, run_entropy
+from venom_organs.domain.entropy_model import ThreatScorer
+from venom_organs.domain.optimize import run_optimize
+from venom_organs.domain.regen import run_regen
+from venom_organs.settings import OrganSettings
+
+log = logging.getLogger("venom.organs")
+
+ANSWERED = Counter("venom_organ_requests_total", "Requests answered", ["organ", "outcome"])
+COMPUTE = Histogram("venom_organ_compute_seconds", "Time to compute one result", ["organ"],
+                    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05))
+MODEL_VERSION = Gauge("venom_entropy_model_info", "Entropy model version served (1 for the current one)", ["version"])
+
+
+class OrganService:
+    def __init__(self, settings: OrganSettings) -> None:
+        self.settings = settings
+        self.organ = settings.organ
+        self.name = f"organ-{settings.organ}"
+        self.replica = settings.replica or f"{settings.node_id}-{os.getpid()}"
+        self.memory = EntropyMemory()
+        self.store = ModelStore(settings.model_dir)
+        self.scorer = ThreatScorer()
+        self._sub: Any = None
+        self._reload_task: asyncio.Task[None] | None = None
+        self._ctx: ServiceContext | None = None
+        self.answered = 0
+
+    # --- the rules ---------------------------------------------------------------------------
+
+    def compute(self, request: OrganRequestV1) -> FlowResultV1:
+        started = time.perf_counter()
+        try:
+            if self.organ == "regen":
+                result: Any = run_regen(request.features, request.genome)
+            elif self.organ == "balance":
+                result = run_balance(request.features, request.genome)
+            elif self.organ == "entropy":
+                result = run_entropy(request.features, request.genome, self.memory, self.scorer)
+            else:
+                result = run_optimize(request.features, request.genome)
+        except Exception as exc:  # noqa: BLE001 - a rule failure is reported as an error result, not a crash
+            log.exception("%s failed on beat %d", self.organ, request.beat)
+            result = OrganError(error=f"{type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
+        COMPUTE.labels(self.organ).observe(elapsed)
+        return FlowResultV1(node=request.node, beat=request.beat, organ=self.organ, replica=self.replica,
+                            elapsed_ms=elapsed * 1000, result=result)
+
+    # --- the adapter -------------------------------------------------------------------------
+
+    async def start(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        if self.organ == "entropy":
+            self._load_newer_model()
+            self._reload_task = asyncio.create_task(self._watch_models(), name="model-reload")
+        self._sub = await ctx.bus.subscribe(
+            subjects.organ_request(self.organ), self._on_request, queue=f"organ-{self.organ}",
+            expected=OrganRequestV1, name=self.name,
+        )
+
+    async def _on_request(self, event: Envelope[Any], msg: Msg) -> None:
+        request: OrganRequestV1 = event.data
+        if request.organ != self.organ:
+            ANSWERED.labels(self.organ, "wrong_organ").inc()
+            log.warning("request for organ %s reached %s; ignored", request.organ, self.organ)
+            return
+        if not msg.reply:
+            ANSWERED.labels(self.organ, "no_reply_subject").inc()
+            return
+        flow = self.compute(request)
+        assert self._ctx is not None
+        reply = make_event(flow, source=self._ctx.source, subject=subjects.flow(request.node, self.organ))
+        await msg.respond(encode(reply))
+        self.answered += 1
+        ANSWERED.labels(self.organ, "answered").inc()
+
+    def _load_newer_model(self) -> None:
+        latest = self.store.latest()
+        if latest is not None and latest.version != self.scorer.version:
+            self.scorer = ThreatScorer(latest)
+            MODEL_VERSION.clear()
+            MODEL_VERSION.labels(latest.version).set(1)
+            log.info("entropy model %s loaded (w=%.4f, b=%.4f)", latest.version, latest.weight, latest.bias)
+        elif latest is None:
+            MODEL_VERSION.labels(self.scorer.version).set(1)
+
+    async def _watch_models(self) -> None:
+        """F-ML-2: a newer version is served without a restart."""
+        while True:
+            await asyncio.sleep(self.settings.model_reload_s)
+            try:
+                self._load_newer_model()
+            except Exception:  # noqa: BLE001 - a bad model file never stops the organ
+                log.exception("model reload failed; keeping %s", self.scorer.version)
+
+    async def stop(self) -> None:
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload_task
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.drain()  # answers the requests already received, then unsubscribes
+
+    def ready(self) -> bool:
+        return self._sub is not None
