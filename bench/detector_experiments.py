@@ -201,7 +201,10 @@ def main() -> None:
         ("EWMA z-score, floor(z) summed over 144 samples", lambda: EwmaZ(0.003, 144)),
         ("robust z (median/MAD of last 1000), levels crossed", lambda: RobustZ(1000, 1)),
         ("robust z (median/MAD of last 1000), levels summed over 144", lambda: RobustZ(1000, 144)),
-        ("tail surprise, sample's own level only", lambda: TailSurpriseDetector(MetricConfig(half_life=1e-9))),
+        (
+            "tail surprise, sample's own level only",
+            lambda: TailSurpriseDetector(MetricConfig(half_life=1e-9, allowance=0.0)),
+        ),
         ("tail surprise, levels summed over 144 samples", lambda: TailWindowCount(144)),
         ("tail surprise + seasonal daily difference, decayed", lambda: SeasonalTail(288)),
         ("tail surprise, decayed sum, no allowance", lambda: TailSurpriseDetector(MetricConfig(allowance=0.0))),
