@@ -1,0 +1,378 @@
+"""The ledger's PostgreSQL store (F-LEDGER-2, F-LEDGER-5, F-LEDGER-6).
+
+* :class:`LedgerStore` reads: head, entries, Merkle nodes, checkpoints, and streams the chain.
+* :class:`ChainWriter` is the one writer of a chain. It holds ``pg_try_advisory_lock`` on a key
+  derived from the chain name on its own connection, for its whole life, and does every append
+  on that same connection, so a write can only happen in the session that holds the lock: a
+  second instance cannot fork the chain, it waits as standby. Entries, their Merkle nodes and
+  checkpoints are written in one transaction; the in-memory head moves only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from venom_common.canonical import canonical_dumps
+from venom_ledger import db
+from venom_ledger.domain import merkle
+from venom_ledger.domain.chain import Entry, StoredRow, entry_hash, genesis_entry
+from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead
+
+log = logging.getLogger("venom.ledger.store")
+
+
+class NotTheWriter(RuntimeError):
+    """This instance does not hold the chain's writer lock (another ledger instance does, or the
+    database connection that held it was lost). Appends wait until the lock is held again."""
+
+
+class EntryNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    tree_size: int  # number of entries, genesis included
+    last_hash: str  # hash of entry tree_size - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One thing to append: its data (a JSON object) and, for events, the event id."""
+
+    data: Mapping[str, Any]
+    event_id: str | None
+
+
+def _entry(row: Any) -> Entry:
+    return Entry(row.idx, row.timestamp, row.data.encode("utf-8"), row.previous_hash, row.hash, row.event_id)
+
+
+def _signed(row: Any) -> SignedTreeHead:
+    return SignedTreeHead(TreeHead(row.chain, row.tree_size, row.root_hash, row.timestamp), row.key_id, row.signature)
+
+
+class LedgerStore:
+    """Read access to one chain."""
+
+    def __init__(self, engine: AsyncEngine, chain: str = "main") -> None:
+        self.engine = engine
+        self.chain = chain
+
+    async def head(self) -> Head:
+        e = db.entries
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(e.c.idx, e.c.hash).where(e.c.chain == self.chain).order_by(e.c.idx.desc()).limit(1)
+            )).first()
+        return Head(0, "0" * 64) if row is None else Head(row.idx + 1, row.hash)
+
+    async def entry(self, index: int) -> Entry:
+        e = db.entries
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(e).where(e.c.chain == self.chain, e.c.idx == index))).first()
+        if row is None:
+            raise EntryNotFound(f"no entry {index} in chain {self.chain!r}")
+        return _entry(row)
+
+    async def entry_by_event(self, event_id: str) -> Entry:
+        e = db.entries
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(e).where(e.c.chain == self.chain, e.c.event_id == event_id))).first()
+        if row is None:
+            raise EntryNotFound(f"event {event_id!r} is not recorded in chain {self.chain!r}")
+        return _entry(row)
+
+    async def entries(self, start: int, end: int) -> list[Entry]:
+        """Entries with ``start <= index < end``, in order."""
+        e = db.entries
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(e).where(e.c.chain == self.chain, e.c.idx >= start, e.c.idx < end).order_by(e.c.idx)
+            )).all()
+        return [_entry(r) for r in rows]
+
+    async def stream_rows(self, start: int = 0, end: int | None = None,
+                          page: int = 10_000) -> AsyncIterator[list[StoredRow]]:
+        """The chain in pages, by index (keyset pagination: each page is one indexed range read).
+
+        A missing index is not papered over: the next page simply starts at the next stored row.
+        """
+        e = db.entries
+        cols = (e.c.idx, e.c.timestamp, e.c.data, e.c.previous_hash, e.c.hash)
+        next_index = start
+        while end is None or next_index < end:
+            limit = page if end is None else min(page, end - next_index)
+            query = select(*cols).where(e.c.chain == self.chain, e.c.idx >= next_index)
+            if end is not None:
+                query = query.where(e.c.idx < end)
+            async with self.engine.connect() as conn:
+                result = await conn.execute(query.order_by(e.c.idx).limit(limit))
+                rows = [StoredRow(r[0], r[1], r[2].encode("utf-8"), r[3], r[4]) for r in result]
+            if not rows:
+                return
+            yield rows
+            next_index = rows[-1].index + 1
+            if len(rows) < limit:
+                return
+
+    async def nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        """The stored Merkle nodes ``keys`` (one query)."""
+        if not keys:
+            return {}
+        n = db.nodes
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(n.c.level, n.c.idx, n.c.hash).where(
+                    n.c.chain == self.chain, tuple_(n.c.level, n.c.idx).in_([tuple(k) for k in keys])
+                )
+            )
+            return {(r.level, r.idx): bytes(r.hash) for r in rows}
+
+    async def root(self, tree_size: int) -> bytes:
+        return merkle.root(tree_size, merkle.source_from(await self.nodes(merkle.nodes_for_root(tree_size))))
+
+    async def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        keys = merkle.nodes_for_inclusion(index, tree_size)
+        return merkle.inclusion_proof(index, tree_size, merkle.source_from(await self.nodes(keys)))
+
+    async def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        keys = merkle.nodes_for_consistency(first, second)
+        return merkle.consistency_proof(first, second, merkle.source_from(await self.nodes(keys)))
+
+    async def latest_checkpoint(self) -> SignedTreeHead | None:
+        c = db.checkpoints
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(c).where(c.c.chain == self.chain).order_by(c.c.tree_size.desc()).limit(1)
+            )).first()
+        return None if row is None else _signed(row)
+
+    async def checkpoint_covering(self, index: int) -> SignedTreeHead | None:
+        """The latest checkpoint whose tree contains entry ``index``."""
+        c = db.checkpoints
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(c).where(c.c.chain == self.chain, c.c.tree_size > index)
+                .order_by(c.c.tree_size.desc()).limit(1)
+            )).first()
+        return None if row is None else _signed(row)
+
+    async def checkpoints(self) -> list[SignedTreeHead]:
+        c = db.checkpoints
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(c).where(c.c.chain == self.chain).order_by(c.c.tree_size))).all()
+        return [_signed(r) for r in rows]
+
+    async def time_range(self) -> tuple[str | None, str | None]:
+        """Timestamps of the first and last entries after genesis."""
+        e = db.entries
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                select(func.min(e.c.timestamp), func.max(e.c.timestamp)).where(e.c.chain == self.chain, e.c.idx > 0)
+            )).first()
+        return (row[0], row[1]) if row else (None, None)
+
+
+class ChainWriter:
+    """The single writer of a chain (see the module docstring)."""
+
+    def __init__(self, engine: AsyncEngine, chain: str = "main") -> None:
+        self.engine = engine
+        self.chain = chain
+        self._conn: AsyncConnection | None = None
+        self._head: Head | None = None
+        self._frontier: merkle.Frontier | None = None
+        self.lock_key = db.lock_key(f"chain:{chain}")
+
+    @property
+    def holding(self) -> bool:
+        return self._conn is not None and self._head is not None
+
+    @property
+    def head(self) -> Head:
+        if self._head is None:
+            raise NotTheWriter(f"not the writer of chain {self.chain!r}")
+        return self._head
+
+    @property
+    def frontier(self) -> merkle.Frontier:
+        if self._frontier is None:
+            raise NotTheWriter(f"not the writer of chain {self.chain!r}")
+        return self._frontier
+
+    async def try_acquire(self) -> bool:
+        """Try to become the writer: take the lock, load the head, write genesis if the chain is new."""
+        if self.holding:
+            return True
+        conn = await self.engine.connect()
+        try:
+            got = (await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.lock_key})).scalar_one()
+            await conn.commit()
+            if not got:
+                await conn.close()
+                return False
+            self._conn = conn
+            await self._load()
+            if self._head is not None and self._head.tree_size == 0:
+                await self._append_entries([genesis_entry(self.chain)])
+            log.info("writer of chain %s at size %d", self.chain, self.head.tree_size)
+            return True
+        except BaseException:
+            if self._conn is None:
+                await _close_quietly(conn)
+            await self.release()
+            raise
+
+    async def _load(self) -> None:
+        assert self._conn is not None
+        e = db.entries
+        row = (await self._conn.execute(
+            select(e.c.idx, e.c.hash).where(e.c.chain == self.chain).order_by(e.c.idx.desc()).limit(1)
+        )).first()
+        head = Head(0, "0" * 64) if row is None else Head(row.idx + 1, row.hash)
+        keys = merkle.Frontier.keys_for_size(head.tree_size)
+        n = db.nodes
+        found: dict[merkle.NodeKey, bytes] = {}
+        if keys:
+            rows = await self._conn.execute(
+                select(n.c.level, n.c.idx, n.c.hash).where(
+                    n.c.chain == self.chain, tuple_(n.c.level, n.c.idx).in_(keys))
+            )
+            found = {(r.level, r.idx): bytes(r.hash) for r in rows}
+        await self._conn.commit()
+        self._frontier = merkle.Frontier.load(head.tree_size, merkle.source_from(found))
+        self._head = head
+
+    async def release(self) -> None:
+        """Give up the lock: the session that holds it is closed, never returned to the pool."""
+        conn, self._conn = self._conn, None
+        self._head = None
+        self._frontier = None
+        if conn is not None:
+            try:
+                await conn.invalidate()
+            except Exception:  # noqa: BLE001 - the session is gone either way
+                pass
+            await _close_quietly(conn)
+
+    async def ping(self) -> bool:
+        """Is the writer's session (and with it the lock) still alive? Releases it when not."""
+        if self._conn is None:
+            return False
+        try:
+            await self._conn.execute(text("SELECT 1"))
+            await self._conn.commit()
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure means the session is gone
+            log.warning("writer connection of chain %s lost (%s); the lock is released", self.chain, exc)
+            await self.release()
+            return False
+
+    async def append(self, records: Sequence[Record], timestamp: str) -> list[Entry]:
+        """Append ``records`` in one transaction; return the new entries.
+
+        A record whose event id is already in the chain (or earlier in ``records``) is skipped
+        and gets no index (F-LEDGER-2). On any database error the lock is released, so the
+        caller retries only after it holds the lock again (with a reloaded head).
+        """
+        if not self.holding:
+            raise NotTheWriter(f"this instance is not the writer of chain {self.chain!r}; retry later")
+        seen: set[str] = set()
+        fresh: list[Record] = []
+        for rec in records:
+            if rec.event_id is not None:
+                if rec.event_id in seen:
+                    continue
+                seen.add(rec.event_id)
+            fresh.append(rec)
+        try:
+            if seen:
+                e = db.entries
+                rows = await self._conn.execute(  # type: ignore[union-attr]
+                    select(e.c.event_id).where(e.c.chain == self.chain, e.c.event_id.in_(list(seen)))
+                )
+                recorded = {r[0] for r in rows}
+                if recorded:
+                    fresh = [r for r in fresh if r.event_id is None or r.event_id not in recorded]
+            if not fresh:
+                await self._conn.commit()  # type: ignore[union-attr]
+                return []
+            built: list[Entry] = []
+            index, previous = self.head.tree_size, self.head.last_hash
+            for rec in fresh:
+                data_json = canonical_dumps(dict(rec.data))
+                digest = entry_hash(index, timestamp, data_json, previous)
+                built.append(Entry(index, timestamp, data_json, previous, digest, rec.event_id))
+                index, previous = index + 1, digest
+            await self._append_entries(built)
+            return built
+        except NotTheWriter:
+            raise
+        except Exception:
+            await self.release()
+            raise
+
+    async def _append_entries(self, built: list[Entry]) -> None:
+        assert self._conn is not None
+        frontier = self.frontier.copy()
+        node_rows: list[dict[str, Any]] = []
+        for entry in built:
+            for level, idx, value in frontier.append(bytes.fromhex(entry.hash)):
+                node_rows.append({"chain": self.chain, "level": level, "idx": idx, "hash": value})
+        entry_rows = [
+            {"chain": self.chain, "idx": en.index, "timestamp": en.timestamp, "data": en.data_json.decode("utf-8"),
+             "previous_hash": en.previous_hash, "hash": en.hash, "event_id": en.event_id}
+            for en in built
+        ]
+        try:
+            await self._conn.execute(insert(db.entries), entry_rows)
+            await self._conn.execute(insert(db.nodes), node_rows)
+            await self._conn.commit()
+        except BaseException:
+            await self.release()
+            raise
+        self._frontier = frontier
+        self._head = Head(built[-1].index + 1, built[-1].hash)
+
+    async def store_checkpoint(self, signed: SignedTreeHead) -> None:
+        """Store a signed tree head of this chain (its size must be the current size)."""
+        if not self.holding:
+            raise NotTheWriter(f"this instance is not the writer of chain {self.chain!r}")
+        assert self._conn is not None
+        try:
+            await self._conn.execute(
+                insert(db.checkpoints).values(
+                    chain=self.chain, tree_size=signed.head.tree_size, root_hash=signed.head.root_hash,
+                    timestamp=signed.head.timestamp, key_id=signed.key_id, signature=signed.signature,
+                )
+            )
+            await self._conn.commit()
+        except BaseException:
+            await self.release()
+            raise
+
+    async def last_checkpoint_size(self) -> int:
+        assert self._conn is not None
+        c = db.checkpoints
+        value = (await self._conn.execute(
+            select(func.max(c.c.tree_size)).where(c.c.chain == self.chain))).scalar_one_or_none()
+        await self._conn.commit()
+        return int(value or 0)
+
+
+async def _close_quietly(conn: AsyncConnection) -> None:
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001
+        try:
+            await conn.invalidate()
+        except Exception:  # noqa: BLE001
+            pass
+

@@ -1,0 +1,168 @@
+"""The ledger store against a real PostgreSQL: appends, idempotence, proofs, and tampering found by verify."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from venom_ledger import db
+from venom_ledger.domain import merkle
+from venom_ledger.domain.chain import genesis_entry
+from venom_ledger.domain.checkpoint import parse_private_key
+from venom_ledger.ledger import Ledger
+from venom_ledger.store import ChainWriter, LedgerStore, NotTheWriter, Record
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def engine(postgres_url: str) -> AsyncIterator[object]:
+    eng = db.make_engine(postgres_url)
+    await db.migrate(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@pytest.fixture
+async def ledger(engine, unique) -> AsyncIterator[Ledger]:
+    chain = f"t{unique}"
+    writer = ChainWriter(engine, chain)
+    assert await writer.try_acquire()
+    led = Ledger(LedgerStore(engine, chain), writer, signing_key=parse_private_key(os.urandom(32).hex()))
+    try:
+        yield led
+    finally:
+        await writer.release()
+
+
+async def _fill(led: Ledger, n: int) -> None:
+    await led.append([Record({"n": i, "s": "é"}, f"ev-{i}") for i in range(1, n + 1)])
+
+
+async def _sql(led: Ledger, sql: str, **params: object) -> None:
+    async with led.store.engine.begin() as conn:
+        await conn.execute(text(sql), {"chain": led.chain, **params})
+
+
+async def test_migrations_are_idempotent(engine):
+    await db.migrate(engine)
+    async with engine.connect() as conn:
+        version = (await conn.execute(text(f"SELECT version_num FROM {db.VERSION_TABLE}"))).scalar_one()
+    assert version == "0001_chain"
+
+
+async def test_new_chain_starts_with_genesis(ledger):
+    head = await ledger.store.head()
+    assert head.tree_size == 1 and head.last_hash == genesis_entry(ledger.chain).hash
+    assert (await ledger.store.entry(0)).data == {"chain": ledger.chain, "genesis": "VENOM ledger"}
+
+
+async def test_append_is_idempotent_within_and_across_batches(ledger):
+    first = await ledger.append([Record({"a": 1}, "x"), Record({"a": 1}, "x"), Record({"b": 2}, "y")])
+    assert [e.index for e in first] == [1, 2]
+    again = await ledger.append([Record({"a": 1}, "x"), Record({"c": 3}, "z"), Record({"b": 2}, "y")])
+    assert [(e.index, e.event_id) for e in again] == [(3, "z")]
+    assert await ledger.append([Record({"a": 1}, "x")]) == []
+    assert (await ledger.store.entry_by_event("z")).index == 3
+    report = await ledger.verify_chain()
+    assert report.ok and report.tree_size == 4
+
+
+async def test_seed_api_records_events(ledger):
+    from datetime import UTC, datetime
+
+    from venom_common.events.payloads import PulseV1, Vitals
+
+    pulse = PulseV1(node="n1", beat=3, t_lambda_s=0.004211, period_s=1.0, started_at=datetime.now(UTC),
+                    vitals=Vitals(beat_count=3, cycle_time_ms=1, avg_beat_time_ms=1, min_beat_time_ms=1,
+                                  max_beat_time_ms=1, missed_deadlines=0))
+    entry = await ledger.record_pulse(pulse)
+    assert entry is not None and entry.data["type"] == PulseV1.EVENT_TYPE
+    assert set(entry.data) == {"id", "source", "type", "time", "subject", "data"}
+    assert entry.data["data"]["t_lambda_s"] == 0.004211
+    assert await ledger.add_entry({"note": "hello"}) is not None
+    manifest = await ledger.get_manifest()
+    assert manifest["tree_size"] == 3 and manifest["merkle_root"] == await ledger.compute_merkle_root()
+
+
+async def test_proofs_from_the_store_verify(ledger):
+    await _fill(ledger, 40)
+    size = (await ledger.store.head()).tree_size
+    for m in (1, 7, 16, 33):
+        root_m = await ledger.store.root(m)
+        root_n = await ledger.store.root(size)
+        proof = await ledger.store.consistency_proof(m, size)
+        assert merkle.verify_consistency(m, size, root_m, root_n, proof)
+    for i in range(size):
+        entry = await ledger.store.entry(i)
+        proof = await ledger.store.inclusion_proof(i, size)
+        leaf = merkle.leaf_hash(bytes.fromhex(entry.hash))
+        assert merkle.verify_inclusion(leaf, i, size, proof, await ledger.store.root(size))
+
+
+async def test_the_writer_lock_admits_one_writer(engine, ledger):
+    other = ChainWriter(engine, ledger.chain)
+    assert not await other.try_acquire()
+    with pytest.raises(NotTheWriter):
+        await other.append([Record({"x": 1}, None)], "2026-01-01T00:00:00.000000Z")
+    await ledger.writer.release()
+    assert await other.try_acquire()
+    assert other.head.tree_size == 1
+    await other.release()
+
+
+@pytest.mark.parametrize("column,reason", [("data", "hash"), ("hash", "hash"), ("previous_hash", "link"),
+                                           ("timestamp", "hash")])
+async def test_an_update_through_sql_is_named_by_index(ledger, column, reason):
+    await _fill(ledger, 12)
+    await ledger.checkpoint()
+    value = {"data": '{"n":5,"s":"forged"}', "hash": "f" * 64, "previous_hash": "e" * 64,
+             "timestamp": "2030-01-01T00:00:00.000000Z"}[column]
+    await _sql(ledger, f"UPDATE ledger_entries SET {column} = :v WHERE chain = :chain AND idx = 5", v=value)
+    report = await ledger.verify_chain(page=4)
+    assert not report.ok and report.fault is not None
+    assert (report.fault.index, report.fault.reason) == (5, reason), report.fault
+    assert report.verified == 5
+
+
+async def test_a_deleted_row_is_found(ledger):
+    await _fill(ledger, 12)
+    await _sql(ledger, "DELETE FROM ledger_entries WHERE chain = :chain AND idx = 7")
+    report = await ledger.verify_chain()
+    assert report.fault is not None and (report.fault.index, report.fault.reason) == (7, "missing")
+
+
+async def test_a_truncated_tail_is_found_against_the_last_checkpoint(ledger):
+    await _fill(ledger, 12)
+    signed = await ledger.checkpoint()
+    assert signed.head.tree_size == 13
+    assert (await ledger.verify_chain()).ok
+    await _sql(ledger, "DELETE FROM ledger_entries WHERE chain = :chain AND idx >= 10")
+    report = await ledger.verify_chain()
+    assert report.fault is not None and (report.fault.index, report.fault.reason) == (10, "truncated")
+    assert "13" in report.fault.detail
+
+
+async def test_a_rewritten_and_rehashed_chain_fails_the_signed_root(ledger):
+    """Rewriting an entry and re-hashing everything after it keeps the links, not the signed root."""
+    from venom_ledger.domain.chain import entry_hash
+
+    await _fill(ledger, 6)
+    await ledger.checkpoint()
+    entries = await ledger.store.entries(0, 7)
+    previous = entries[2].hash
+    async with ledger.store.engine.begin() as conn:
+        for e in entries[3:]:
+            data = b'{"n":0}' if e.index == 3 else e.data_json
+            h = entry_hash(e.index, e.timestamp, data, previous)
+            await conn.execute(text("UPDATE ledger_entries SET data=:d, previous_hash=:p, hash=:h "
+                                    "WHERE chain=:c AND idx=:i"),
+                               {"d": data.decode(), "p": previous, "h": h, "c": ledger.chain, "i": e.index})
+            previous = h
+    report = await ledger.verify_chain()
+    assert report.fault is not None and report.fault.reason == "root" and report.fault.index == 6
