@@ -74,10 +74,11 @@ def summary_lines(state: VenomState, skipped: list[str] | None = None) -> list[s
     if state.postgres is not None:
         how = "embedded" if state.postgres.embedded else "external (VENOM_DATABASE_URL)"
         lines.append(f"  PostgreSQL   {state.postgres.url}  ({how})")
+    width = max([12, *(len(s.name) for s in state.services)])
     for service in state.services:
-        lines.append(f"  {service.name:<12} {service.url}  health {service.health_url}  ready {service.ready_url}")
+        lines.append(f"  {service.name:<{width}} {service.url}  health {service.health_url}  ready {service.ready_url}")
         if service.docs_url:
-            lines.append(f"  {'':<12} API docs {service.docs_url}")
+            lines.append(f"  {'':<{width}} API docs {service.docs_url}")
     if skipped:
         lines.append(f"  not installed yet (skipped): {', '.join(skipped)}")
     lines.append(f"  logs         {state.log_path} and one file per service beside it")

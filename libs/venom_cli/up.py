@@ -66,12 +66,18 @@ class UpOptions:
 class ConsoleSink:
     """Prefixed output of every child (coloured on a terminal) plus one log file per service."""
 
-    def __init__(self, console: Console, logs_dir: Path) -> None:
+    def __init__(self, console: Console, logs_dir: Path, *, write_venom_log: bool = True) -> None:
         self.console = console
         self.logs_dir = logs_dir
         self.styled = console.is_terminal
         self._files: dict[str, IO[str]] = {}
         self._colours: dict[str, str] = {}
+        #: The terminal went away (SIGHUP, closed pipe): keep going, into the log files only.
+        self.console_lost = False
+        # In the background child of `up --detach`, stdout already is logs/venom.log.
+        self._venom_log: IO[str] | None = (
+            open(logs_dir / "venom.log", "a", encoding="utf-8", buffering=1) if write_venom_log else None  # noqa: SIM115
+        )
 
     def _file(self, service: str) -> IO[str]:
         if service not in self._files:
@@ -84,11 +90,19 @@ class ConsoleSink:
         return self._colours[service]
 
     def _emit(self, prefix: str, style: str, line: str) -> None:
-        if self.styled:
-            self.console.print(Text.assemble((f"[{prefix}] ", style), line), soft_wrap=True, highlight=False)
-        else:
-            sys.stdout.write(f"[{prefix}] {line}\n")
-            sys.stdout.flush()
+        if self._venom_log is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._venom_log.write(f"[{prefix}] {line}\n")
+        if self.console_lost:
+            return
+        try:
+            if self.styled:
+                self.console.print(Text.assemble((f"[{prefix}] ", style), line), soft_wrap=True, highlight=False)
+            else:
+                sys.stdout.write(f"[{prefix}] {line}\n")
+                sys.stdout.flush()
+        except (OSError, ValueError):
+            self.console_lost = True
 
     def child_line(self, service: str, line: str, stream: Literal["stdout", "stderr"]) -> None:
         self._file(service).write(line + "\n")
@@ -105,6 +119,9 @@ class ConsoleSink:
         for fh in self._files.values():
             fh.close()
         self._files.clear()
+        if self._venom_log is not None:
+            self._venom_log.close()
+            self._venom_log = None
 
 
 def choose_port(preferred: int, what: str, sink: ConsoleSink) -> int:
@@ -123,7 +140,7 @@ class Up:
         self.console = console
         self.logs_dir = self.data_dir / LOGS_DIR
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.sink = ConsoleSink(console, self.logs_dir)
+        self.sink = ConsoleSink(console, self.logs_dir, write_venom_log=not options.detached_child)
         self.stop_requested = asyncio.Event()
         self.nats: EmbeddedNats | None = None
         self.postgres: EmbeddedPostgres | None = None
@@ -254,25 +271,37 @@ class Up:
         live: contextlib.AbstractContextManager[object]
         panel: Live | None = None
         if self.console.is_terminal and not self.opts.detached_child:
-            panel = Live(self.table(), console=self.console, refresh_per_second=2, transient=True)
+            # Refreshed by the probe loop (no refresh thread that could die on a vanished terminal).
+            panel = Live(self.table(), console=self.console, auto_refresh=False, transient=True)
             live = panel
         else:
             live = contextlib.nullcontext()
+        try:
+            with live:
+                await self._watch_loop(panel)
+        except OSError:  # the terminal went away while the panel was drawn: go on without it
+            self.sink.console_lost = True
+            if not self.stop_requested.is_set():
+                await self._watch_loop(None)
+
+    async def _watch_loop(self, panel: Live | None) -> None:
         announced = False
-        with live:
-            while not self.stop_requested.is_set():
-                await self.probe()
-                self.save()
-                if panel is not None:
-                    panel.update(self.table())
-                if self.state.all_up and not announced:
-                    announced = True
-                    self.sink.info("every component is up", style="bold green")
-                elif not self.state.all_up and announced:
-                    announced = False
-                    self.sink.info("a component is not healthy: see `venom status`", style="bold red")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop_requested.wait(), PROBE_INTERVAL_S)
+        while not self.stop_requested.is_set():
+            await self.probe()
+            self.save()
+            if panel is not None and not self.sink.console_lost:
+                try:
+                    panel.update(self.table(), refresh=True)
+                except OSError:
+                    self.sink.console_lost = True
+            if self.state.all_up and not announced:
+                announced = True
+                self.sink.info("every component is up", style="bold green")
+            elif not self.state.all_up and announced:
+                announced = False
+                self.sink.info("a component is not healthy: see `venom status`", style="bold red")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop_requested.wait(), PROBE_INTERVAL_S)
 
     def table(self) -> object:
         return component_table(components_of(self.state), title="VENOM  (Ctrl-C stops everything)")
@@ -296,7 +325,10 @@ class Up:
             self.state.phase = "running"
             self.save()
             skipped = [spec.name for spec in missing_services(self.opts.registry)]
-            print_summary(self.console, self.state, skipped)
+            try:
+                print_summary(self.console, self.state, skipped)
+            except OSError:
+                self.sink.console_lost = True
             await self.watch()
         except EmbeddedServerError as exc:
             self.state.error = str(exc)
@@ -313,7 +345,10 @@ class Up:
         self.state.phase = "stopping"
         self.save()
         if self.supervisor is not None:
-            await self.supervisor.stop()
+            try:
+                await self.supervisor.stop()
+            except Exception as exc:  # noqa: BLE001 - the servers must stop whatever happened here
+                self.sink.info(f"stopping the services failed: {exc!r}", style="bold red")
         for name, server in (("PostgreSQL", self.postgres), ("NATS", self.nats)):
             if server is not None:
                 self.sink.info(f"stopping {name}")

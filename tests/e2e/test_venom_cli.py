@@ -225,3 +225,38 @@ def test_up_restarts_a_crashing_service_reports_it_and_ctrl_c_stops_everything(
     final = read_state(data_dir)
     assert final is not None and final.phase == "stopped" and not final.all_up
     assert "crashing on purpose" in (data_dir / "logs" / "fake.log").read_text()
+
+
+
+def test_after_venom_up_is_killed_the_next_up_and_down_clean_up_what_it_left(data_dir: Path, unique: str) -> None:
+    env = _env(f"e2e-{unique}")
+    started = venom("up", "--detach", "--data-dir", str(data_dir), env=env)
+    assert started.returncode == 0, started.stdout + started.stderr
+    first = read_state(data_dir)
+    assert first is not None
+    first_tree = descendants(first.process.pid)
+    os.kill(first.process.pid, signal.SIGKILL)  # no chance to stop anything
+    deadline = time.monotonic() + 10
+    while first.process.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not first.process.alive()
+
+    status = venom("status", "--json", "--data-dir", str(data_dir), env=env)
+    assert status.returncode == 1 and json.loads(status.stdout)["running"] is False
+
+    # The next `venom up` stops the leftovers before it starts servers on the same data.
+    again = venom("up", "--detach", "--data-dir", str(data_dir), env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _wait_until_gone(first_tree, timeout=5) == []
+    second = read_state(data_dir)
+    assert second is not None and second.process.pid != first.process.pid
+    second_tree = descendants(second.process.pid)
+    assert "previous run did not stop cleanly" in (data_dir / "logs" / "venom.log").read_text()
+
+    # And `venom down` after a killed `venom up` stops what that one left.
+    os.kill(second.process.pid, signal.SIGKILL)
+    stopped = venom("down", "--data-dir", str(data_dir), env=env)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert [name for name, ref in second.recorded_processes() if ref.alive()] == []
+    assert _wait_until_gone(second_tree, timeout=5) == []
+    assert processes_mentioning(str(data_dir)) == []
