@@ -230,12 +230,14 @@ class Bus:
         ack_wait_s: float = 30.0,
         max_deliver: int = -1,
         deliver_policy: js_api.DeliverPolicy = js_api.DeliverPolicy.ALL,
+        on_invalid: Callable[[InvalidEvent], None] | None = None,
     ) -> Consumer:
         """Start a durable pull consumer; return its handle (``await consumer.stop()`` to end it).
 
         Exactly one of ``handler`` (one event at a time) or ``batch_handler``
         (all valid events of a fetch at once, e.g. one database transaction)
-        is given. Acknowledgement follows the handler's return.
+        is given. Acknowledgement follows the handler's return. ``on_invalid`` is called for each
+        invalid message (after it is terminated and counted), e.g. for a service's own counter.
         """
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
@@ -251,7 +253,7 @@ class Bus:
         )
         await self.js.add_consumer(stream, config)
         sub = await self.js.pull_subscribe_bind(durable, stream=stream)
-        consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch)
+        consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch, on_invalid=on_invalid)
         consumer.start()
         self._consumers.append(consumer)
         return consumer
@@ -274,6 +276,7 @@ class Consumer:
     expected: ExpectedTypes
     batch: int
     fetch_timeout_s: float = 0.5
+    on_invalid: Callable[[InvalidEvent], None] | None = None
     _task: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     handled: int = 0
@@ -318,6 +321,8 @@ class Consumer:
             except InvalidEvent as exc:
                 _reject(self.name, exc)
                 await _quiet(msg.term())
+                if self.on_invalid is not None:
+                    self.on_invalid(exc)
         if not valid:
             timer.__exit__(None, None, None)
             return

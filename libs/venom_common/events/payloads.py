@@ -427,16 +427,21 @@ class TaskResultV1(Payload):
 
 
 class CheckpointV1(Payload):
-    """A signed tree head of a chain (F-LEDGER-6)."""
+    """A signed tree head of a chain (F-LEDGER-6; exact format in docs/LEDGER.md).
+
+    ``signature`` is Ed25519 over the canonical JSON of ``{"chain", "root_hash", "timestamp",
+    "tree_size"}``; ``timestamp`` is the ledger's fixed-width UTC string (kept as signed, never
+    re-formatted); ``key_id`` is the first 16 hex digits of SHA3-256 of the raw public key.
+    """
 
     EVENT_TYPE: ClassVar[str] = "venom.ledger.checkpoint.v1"
 
     chain: str = Field(min_length=1, max_length=64)
     tree_size: int = Field(ge=0)
     root_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    timestamp: datetime
-    key_id: str
-    signature: str = Field(description="Ed25519 signature, hex, over the canonical JSON of the tree head")
+    timestamp: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+    key_id: str = Field(pattern=r"^[0-9a-f]{16}$")
+    signature: str = Field(pattern=r"^[0-9a-f]{128}$", description="Ed25519 signature, hex")
 
 
 #: Every payload class by its CloudEvents type.

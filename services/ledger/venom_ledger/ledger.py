@@ -24,6 +24,7 @@ from venom_common.events.envelope import Envelope, encode, make_event
 from venom_common.events.payloads import DecisionV1, FlowResultV1, Payload, PulseV1
 from venom_ledger.domain import merkle
 from venom_ledger.domain.chain import ZERO_HASH, ChainFault, Entry, check_row, genesis_entry, now_timestamp
+from venom_ledger.domain.export import checkpoint_to_json
 from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead, key_id_of, public_key_raw, sign, verify_signature
 from venom_ledger.store import ChainWriter, LedgerStore, NotTheWriter, Record
 
@@ -185,18 +186,9 @@ class Ledger:
             "genesis_hash": genesis_entry(self.chain).hash,
             "first_timestamp": first,
             "last_timestamp": last,
-            "latest_checkpoint": None if latest is None else checkpoint_json(latest),
+            "latest_checkpoint": None if latest is None else checkpoint_to_json(latest),
             "public_key": self.public_key_hex,
             "key_id": key_id_of(bytes.fromhex(self.public_key_hex)) if self.public_key_hex else None,
             "signature_algorithm": "Ed25519",
         }
 
-
-def checkpoint_json(signed: SignedTreeHead) -> dict[str, Any]:
-    return {"chain": signed.head.chain, "tree_size": signed.head.tree_size, "root_hash": signed.head.root_hash,
-            "timestamp": signed.head.timestamp, "key_id": signed.key_id, "signature": signed.signature}
-
-
-def checkpoint_from_json(obj: Mapping[str, Any]) -> SignedTreeHead:
-    return SignedTreeHead(TreeHead(str(obj["chain"]), int(obj["tree_size"]), str(obj["root_hash"]),
-                                   str(obj["timestamp"])), str(obj["key_id"]), str(obj["signature"]))
