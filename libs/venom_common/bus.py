@@ -56,6 +56,7 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream()
         self.service = service
         self._consumers: list[Consumer] = []
+        self._closing: list[bool] = []
         self._tracer = tracer("venom.bus")
 
     # --- connection ----------------------------------------------------------------------------
@@ -71,9 +72,12 @@ class Bus:
     ) -> Bus:
         """Connect, retrying until connected (or ``stop`` is set); reconnect forever after."""
 
+        closing: list[bool] = []  # set by drain(): a disconnect then is expected, not news
+
         async def _disconnected() -> None:
             m.BUS_CONNECTED.set(0)
-            log.warning("disconnected from NATS; reconnecting")
+            if not closing:
+                log.warning("disconnected from NATS; reconnecting")
 
         async def _reconnected() -> None:
             m.BUS_CONNECTED.set(1)
@@ -116,7 +120,9 @@ class Bus:
                 raise ConnectionError("stopped before NATS was reachable")
         nc = await connecting
         m.BUS_CONNECTED.set(1)
-        return cls(nc, service)
+        bus = cls(nc, service)
+        bus._closing = closing
+        return bus
 
     @property
     def connected(self) -> bool:
@@ -144,6 +150,7 @@ class Bus:
 
     async def drain(self) -> None:
         """Stop consumers (finishing in-flight work), flush and close the connection."""
+        self._closing.append(True)
         for consumer in list(self._consumers):
             await consumer.stop()
         if not self.nc.is_closed:
@@ -167,6 +174,24 @@ class Bus:
             ack = await self.js.publish(subject, encode(event), timeout=timeout, headers=self._headers(event))
         m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
         return ack
+
+    async def publish_many(self, items: Sequence[tuple[str, Envelope[Any]]], *, timeout: float = 5.0) -> list[js_api.PubAck]:
+        """Publish several events to JetStream pipelined: all are sent, then all acks awaited.
+
+        Raises if any was not stored in time; publishing the same events again is
+        safe (the ids make JetStream drop the copies it already has).
+        """
+        futures = []
+        for subject, event in items:
+            with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
+                span.set_attribute("messaging.system", "nats")
+                span.set_attribute("messaging.destination.name", subject)
+                span.set_attribute("messaging.message.id", event.id)
+                futures.append(await self.js.publish_async(subject, encode(event), headers=self._headers(event)))
+        acks: list[js_api.PubAck] = list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+        for subject, _ in items:
+            m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
+        return acks
 
     async def publish_core(self, subject: str, event: Envelope[Any], *, reply: str = "") -> None:
         """Publish on core NATS (not stored): requests, replies and ephemeral notices."""

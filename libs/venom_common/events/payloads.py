@@ -348,7 +348,10 @@ class GenomeV1(Payload):
     risk_anoms: int = Field(ge=0)
     ml_weight: Annotated[float, Field(ge=0.0, le=10.0)]
     pid: PidState
-    e_feedback_t: NonNeg
+    e_feedback_t: int = Field(ge=0, description="beats of the current run of threat > 0.5 (F-ARB-5)")
+    #: The id of the metrics event this beat consumed (lockstep drive), so a restarted
+    #: arbiter never beats twice on one sample.
+    metrics_id: str | None = None
 
 
 class AlertV1(Payload):

@@ -1,0 +1,444 @@
+"""The arbiter service: one beat = pulse → organs in parallel → decision → PID → genome (seed 001 "Execution Flow").
+
+Per beat it publishes, to JetStream, the pulse, the four flow results (an
+organ that is missing, late or failed is recorded as an error result), the
+decision and the genome; QUARANTINE and ALERT also publish an alert, and
+QUARANTINE marks the node in the ``VENOM_QUARANTINE`` key-value bucket (who,
+since when, why), which the orchestrator follows. The beat's events carry ids
+derived from the pulse id, so a beat re-run after a crash republishes the same
+ids and nothing is recorded twice. State is committed only after every event of
+the beat was stored; a beat that could not be published is retried, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js import api as js_api
+from opentelemetry.trace import SpanKind
+from prometheus_client import Counter, Gauge, Histogram
+
+from venom_common.canonical import canonical_dumps, strict_loads
+from venom_common.events import Envelope, InvalidEvent, decode, make_event, subjects
+from venom_common.events.payloads import (
+    AlertV1,
+    BalanceResult,
+    DecisionV1,
+    FlowResultV1,
+    GenomeV1,
+    GenomeView,
+    GenomeWeights,
+    InjectDataV1,
+    MetricsV1,
+    OrganError,
+    OrganFeatures,
+    OrganRequestV1,
+    PidState,
+    PulseV1,
+    Vitals,
+)
+from venom_common.ids import derived_event_id, new_event_id
+from venom_common.maths import time_wrap
+from venom_common.runner import ServiceContext
+from venom_common.streams import EVENTS, METRICS
+from venom_common.telemetry.tracing import tracer
+
+from venom_arbiter.adapters.state_store import QUARANTINE_BUCKET, StateStore, kv_bucket
+from venom_arbiter.domain.aggregate import aggregate_recommendations, failed_organs
+from venom_arbiter.domain.decide import decide
+from venom_arbiter.domain.genome import InvalidInjection, apply_mode, evolve, inject_data
+from venom_arbiter.domain.pid import GenomicPid, PidGains
+from venom_arbiter.domain.pulse import PERIOD_MIN_S, VitalsTracker, adaptive_cycle
+from venom_arbiter.domain.state import ArbiterState
+from venom_arbiter.settings import ArbiterSettings
+
+log = logging.getLogger("venom.arbiter")
+
+ORGANS = subjects.ORGANS
+BEATS = Counter("venom_beats_total", "Beats completed")
+BEAT_SECONDS = Histogram("venom_beat_seconds", "Pulse → every event of the beat stored",
+                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1))
+DECISIONS = Counter("venom_decisions_total", "Decisions by action", ["action"])
+ORGAN_ERRORS = Counter("venom_organ_errors_total", "Organ results recorded as errors", ["organ", "why"])
+RESULTS_IGNORED = Counter("venom_organ_results_ignored_total",
+                          "Organ replies ignored (invalid, unknown or stale beat, duplicate)", ["why"])
+PUBLISH_FAILURES = Counter("venom_beat_publish_failures_total", "Beats whose events could not be stored (retried)")
+INJECTIONS = Counter("venom_inject_total", "inject_data commands", ["outcome"])
+THETA = Gauge("venom_theta", "θ of the node's latest sample")
+GENOME_WEIGHT = Gauge("venom_genome_weight", "Genome weights", ["base"])
+
+
+@dataclass
+class BeatOutcome:
+    beat: int
+    action: str
+    delta_v: float
+    delta_t: float
+
+
+class ArbiterService:
+    name = "arbiter"
+
+    def __init__(self, settings: ArbiterSettings) -> None:
+        self.settings = settings
+        self.node = settings.node_id
+        self.state = ArbiterState()
+        self.t_lambda_s = time_wrap(settings.k_flows, settings.p_nodes, settings.u, settings.t1_s)
+        # F-PULSE-1/2: the T_Λ cadence through the adaptive cycle, or a configured period.
+        self.period_s = settings.period_s if settings.period_s is not None else adaptive_cycle(self.t_lambda_s)
+        self.period_s = max(self.period_s, PERIOD_MIN_S) if settings.period_s is not None else self.period_s
+        self.vitals = VitalsTracker(cycle_time_s=self.period_s)
+        self.latest: MetricsV1 | None = None
+        self.latest_id: str | None = None
+        self.beats_done = 0
+        self.outcomes: list[BeatOutcome] = []
+        self.finished = asyncio.Event()
+        self._ctx: ServiceContext | None = None
+        self._store: StateStore | None = None
+        self._quarantine_kv: Any = None
+        self._pending: dict[tuple[int, str], asyncio.Future[FlowResultV1]] = {}
+        self._inbox = ""
+        self._subs: list[Any] = []
+        self._injections: list[tuple[InjectDataV1, asyncio.Future[bool]]] = []
+        self._loop_task: asyncio.Task[None] | None = None
+        self._consumers: list[Any] = []
+        self._metrics_queue: asyncio.Queue[tuple[Envelope[Any], asyncio.Future[None]]] = asyncio.Queue()
+        self._resume_pulse: tuple[str, datetime] | None = None
+        self._tracer = tracer("venom.arbiter")
+        self._ready = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+        bus = ctx.bus
+        self._store = StateStore(bus, self.node)
+        await self._store.open()
+        self._quarantine_kv = await kv_bucket(bus, QUARANTINE_BUCKET, history=10)
+        self.state = await self._store.load()
+        self._resume_pulse = await self._store.partial_pulse(self.state)
+        if self._resume_pulse:
+            log.warning("beat %d was interrupted after its pulse: re-running it with the same event ids",
+                        self.state.beat)
+        self._inbox = f"_INBOX.arbiter.{self.node}.{new_event_id()[-12:]}"
+        self._subs.append(await bus.nc.subscribe(f"{self._inbox}.>", cb=self._on_reply))
+        self._consumers.append(await bus.consume(
+            stream=EVENTS.name, durable=f"arbiter-inject-{self.node}", subjects=[subjects.command(self.node, "inject")],
+            handler=self._on_inject, expected=InjectDataV1, batch=10,
+        ))
+        if self.settings.drive == "metrics":
+            self._consumers.append(await bus.consume(
+                stream=METRICS.name, durable=f"arbiter-metrics-{self.node}", subjects=[subjects.metrics(self.node)],
+                handler=self._on_metrics_lockstep, expected=MetricsV1, batch=1, ack_wait_s=60,
+            ))
+        else:
+            await self._load_latest_metrics()
+            self._subs.append(await bus.subscribe(subjects.metrics(self.node), self._on_metrics, expected=MetricsV1,
+                                                  name="arbiter-metrics"))
+        self._loop_task = asyncio.create_task(self._run(), name="pulse")
+        self._ready = True
+        log.info("arbiter for %s: beat %d, T_Λ %.6f s, period %.6f s, drive %s", self.node, self.state.beat,
+                 self.t_lambda_s, self.period_s, self.settings.drive)
+
+    async def stop(self) -> None:
+        self._ready = False
+        if self._loop_task is not None:
+            self._loop_task.cancel()  # cancellation lands between beats or in a wait, never mid-commit
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for consumer in self._consumers:
+            await consumer.stop()
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if self._store is not None and self._ctx is not None and self._ctx.bus.connected:
+            with contextlib.suppress(Exception):
+                await self._store.save(self.state)
+
+    def ready(self) -> bool:
+        return self._ready
+
+    # --- inputs --------------------------------------------------------------------------------
+
+    async def _load_latest_metrics(self) -> None:
+        assert self._ctx is not None
+        with contextlib.suppress(Exception):
+            last = await self._ctx.bus.js.get_last_msg(METRICS.name, subjects.metrics(self.node))
+            event = decode(last.data, MetricsV1)
+            self.latest, self.latest_id = event.data, event.id
+
+    async def _on_metrics(self, event: Envelope[Any], msg: Msg) -> None:
+        self.latest, self.latest_id = event.data, event.id
+
+    async def _on_metrics_lockstep(self, event: Envelope[Any]) -> None:
+        """Lockstep drive: the consumer hands over one sample and waits until its beat is stored."""
+        if self.state.last_metrics_id is not None and event.id <= self.state.last_metrics_id:
+            return  # already beaten before a restart (UUIDv7 ids sort by time)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._metrics_queue.put((event, done))
+        await done  # acked by the consumer only after the beat's events are stored
+
+    async def _on_inject(self, event: Envelope[Any]) -> None:
+        """F-MESH-3: applied at the next beat and acknowledged once that beat's genome is stored."""
+        command: InjectDataV1 = event.data
+        try:
+            inject_data(self.state.genome, anoms=command.anoms, ml_weight=command.ml_weight)
+        except InvalidInjection as exc:
+            INJECTIONS.labels("refused").inc()
+            log.warning("inject_data refused: %s", exc, extra={"event_id": event.id})
+            return
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._injections.append((command, done))
+        await done
+
+    async def _on_reply(self, msg: Msg) -> None:
+        try:
+            event = decode(msg.data, FlowResultV1)
+        except InvalidEvent as exc:
+            RESULTS_IGNORED.labels("invalid").inc()
+            log.warning("invalid organ result ignored: %s", exc)
+            return
+        flow: FlowResultV1 = event.data
+        key = (flow.beat, flow.organ)
+        expected_suffix = f".{flow.beat}.{flow.organ}"
+        if flow.node != self.node or not msg.subject.endswith(expected_suffix):
+            RESULTS_IGNORED.labels("mismatch").inc()
+            return
+        future = self._pending.get(key)
+        if future is None:
+            RESULTS_IGNORED.labels("unknown_or_stale").inc()
+            return
+        if future.cancelled():
+            RESULTS_IGNORED.labels("late").inc()
+            return
+        if future.done():
+            RESULTS_IGNORED.labels("duplicate").inc()
+            return
+        future.set_result(flow)
+
+    # --- the pulse -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        next_at = time.monotonic()
+        while self.settings.beats < 0 or self.beats_done < self.settings.beats:
+            if self.settings.drive == "metrics":
+                event, done = await self._metrics_queue.get()
+                self.latest, self.latest_id = event.data, event.id
+                await self._beat_until_stored(metrics_id=event.id)
+                done.set_result(None)
+            else:
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self._beat_until_stored(metrics_id=None)
+                next_at += self.period_s
+                behind = time.monotonic() - next_at
+                if behind > self.period_s:  # overran: skip the missed ticks (counted), never pile up
+                    missed = int(behind // self.period_s)
+                    self.vitals.missed_deadlines += missed
+                    next_at += missed * self.period_s
+        self.finished.set()
+
+    async def _beat_until_stored(self, metrics_id: str | None) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self.run_beat(metrics_id)
+                return
+            except Exception as exc:  # noqa: BLE001 - NATS away, a timeout: the beat is retried, never skipped
+                PUBLISH_FAILURES.inc()
+                log.warning("beat %d not stored (%s); retrying with the same ids", self.state.beat, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _features(self) -> OrganFeatures:
+        m = self.latest
+        if m is None:
+            return OrganFeatures()
+        return OrganFeatures(
+            theta=m.theta.theta, cpu_health=m.theta.h_cpu, memory_health=m.theta.h_mem, thermal_health=m.theta.h_term,
+            battery_percent=m.battery_percent, anoms=m.anoms, cpu_cores=m.cpu_count, metrics_seq=m.seq,
+        )
+
+    async def _ask_organs(self, beat: int, features: OrganFeatures, genome: GenomeView,
+                          source: str) -> dict[str, FlowResultV1]:
+        """F-ARB-1: the four organs in parallel, gathered with a deadline."""
+        assert self._ctx is not None
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[FlowResultV1]] = {}
+        for organ in ORGANS:
+            fut: asyncio.Future[FlowResultV1] = loop.create_future()
+            self._pending[(beat, organ)] = fut
+            futures[organ] = fut
+            request = make_event(
+                OrganRequestV1(node=self.node, beat=beat, organ=organ, features=features, genome=genome,
+                               deadline_ms=self.settings.organ_deadline_ms),
+                source=source,
+            )
+            await self._ctx.bus.publish_core(subjects.organ_request(organ), request,
+                                             reply=f"{self._inbox}.{beat}.{organ}")
+        await asyncio.wait(futures.values(), timeout=self.settings.organ_deadline_ms / 1000)
+        results: dict[str, FlowResultV1] = {}
+        for organ, fut in futures.items():
+            if fut.done():
+                results[organ] = fut.result()
+            else:
+                ORGAN_ERRORS.labels(organ, "deadline").inc()
+                results[organ] = FlowResultV1(
+                    node=self.node, beat=beat, organ=organ, replica=None, elapsed_ms=self.settings.organ_deadline_ms,
+                    result=OrganError(error=f"no answer within {self.settings.organ_deadline_ms:g} ms"),
+                )
+            # Keep the future registered as done: a late or second answer is then counted, not taken.
+            if not fut.done():
+                fut.cancel()
+        for organ, flow in results.items():
+            if isinstance(flow.result, OrganError) and flow.replica is not None:
+                ORGAN_ERRORS.labels(organ, "failed").inc()
+        # forget beats older than the previous one (stale answers are counted as unknown)
+        for key in [k for k in self._pending if k[0] < beat - 1]:
+            del self._pending[key]
+        return results
+
+    async def run_beat(self, metrics_id: str | None) -> BeatOutcome:
+        """One beat, committed only when every event of it is stored."""
+        assert self._ctx is not None and self._quarantine_kv is not None
+        bus, source = self._ctx.bus, self._ctx.source
+        state = self.state
+        beat = state.beat
+        started = time.perf_counter()
+        if self._resume_pulse is not None:
+            pulse_id, pulse_time = self._resume_pulse
+        else:
+            pulse_id, pulse_time = new_event_id(), datetime.now(UTC)
+        with self._tracer.start_as_current_span("pulse", kind=SpanKind.INTERNAL) as span:
+            span.set_attribute("venom.node", self.node)
+            span.set_attribute("venom.beat", beat)
+            features = self._features()
+            injections = list(self._injections)
+            genome = state.genome
+            for command, _ in injections:
+                genome = inject_data(genome, anoms=command.anoms, ml_weight=command.ml_weight)
+            genome = apply_mode(genome, features.theta)  # F-ARB-6
+            view = GenomeView(R=genome.R, B=genome.B, E=genome.E, O=genome.O, risk_anoms=genome.risk_anoms,
+                              ml_weight=genome.ml_weight)
+            pulse = PulseV1(
+                node=self.node, beat=beat, t_lambda_s=self.t_lambda_s, period_s=self.period_s, started_at=pulse_time,
+                theta=features.theta, metrics_seq=features.metrics_seq, vitals=Vitals(**self.vitals.snapshot()),
+            )
+            pulse_event = make_event(pulse, source=source, subject=subjects.beat(self.node), event_id=pulse_id,
+                                     time=pulse_time)
+            # The pulse goes out first so that the organs' spans and the ledger see the beat begin.
+            pulse_ack = bus.publish_many([(subjects.beat(self.node), pulse_event)], timeout=self.settings.publish_timeout_s)
+            pulse_task = asyncio.ensure_future(pulse_ack)
+            flows = await self._ask_organs(beat, features, view, source)
+            vector = aggregate_recommendations({o: f.result for o, f in flows.items()}, genome)  # F-ARB-2
+            decision = decide(vector)  # F-ARB-3
+            balance = flows["balance"].result
+            gains = PidGains(balance.kp, balance.ki, balance.kd) if isinstance(balance, BalanceResult) else PidGains()
+            # F-ARB-4 on a scratch copy of the PID: the state changes only at commit, from the genome event.
+            scratch = GenomicPid(state.pid.integral, state.pid.previous_error)
+            step = scratch.step(self.t_lambda_s, self.period_s, gains, self.settings.t_threshold_s)
+            try:
+                evolved = evolve(genome, step.delta_o, vector.threat)  # F-ARB-5
+                failed = failed_organs({o: f.result for o, f in flows.items()})
+                adjustments: list[str] = []
+                if decision.action == "APPLY_OPTIMIZE":
+                    adjustments = list(getattr(flows["optimize"].result, "adjustments", []))
+                elif decision.action == "APPLY_BALANCE":
+                    b = flows["balance"].result
+                    adjustments = [b.mode, b.conservation] if isinstance(b, BalanceResult) else []
+                decision_payload = DecisionV1(
+                    node=self.node, beat=beat, action=decision.action, vector=vector, reason=decision.reason,
+                    evidence={"anoms": features.anoms, "risk_anoms": genome.risk_anoms, "theta": features.theta,
+                              "failed_organs": ",".join(failed) or None,
+                              "model_version": getattr(flows["entropy"].result, "model_version", None)},
+                    adjustments=adjustments,
+                )
+                decision_event = make_event(decision_payload, source=source, subject=subjects.decision(self.node),
+                                            event_id=derived_event_id(pulse_id, "decision"), time=pulse_time)
+                genome_payload = GenomeV1(
+                    node=self.node, beat=beat,
+                    weights=GenomeWeights(R=evolved.R, B=evolved.B, E=evolved.E, O=evolved.O), mode=evolved.mode,
+                    risk_anoms=evolved.risk_anoms, ml_weight=evolved.ml_weight,
+                    pid=PidState(error=step.error, integral=step.integral, previous_error=step.previous_error,
+                                 output=step.output, delta_o=step.delta_o, delta_v=step.delta_v),
+                    e_feedback_t=evolved.e_feedback_t, metrics_id=metrics_id,
+                )
+                items: list[tuple[str, Envelope[Any]]] = [
+                    (subjects.flow(self.node, organ),
+                     make_event(flows[organ], source=source, subject=subjects.flow(self.node, organ),
+                                event_id=derived_event_id(pulse_id, f"flow.{organ}"), time=pulse_time))
+                    for organ in ORGANS
+                ]
+                items.append((subjects.decision(self.node), decision_event))
+                items.append((subjects.genome(self.node),
+                              make_event(genome_payload, source=source, subject=subjects.genome(self.node),
+                                         event_id=derived_event_id(pulse_id, "genome"), time=pulse_time)))
+                if decision.action in ("QUARANTINE", "ALERT"):  # F-ARB-8
+                    alert = AlertV1(node=self.node, beat=beat, action=decision.action, threat=vector.threat,
+                                    reason=decision.reason, decision_id=decision_event.id)
+                    items.append((subjects.alert(self.node),
+                                  make_event(alert, source=source, subject=subjects.alert(self.node),
+                                             event_id=derived_event_id(pulse_id, "alert"), time=pulse_time)))
+                self._resume_pulse = (pulse_id, pulse_time)  # until stored, a retry reuses the same ids
+                acks = await bus.publish_many(items, timeout=self.settings.publish_timeout_s)
+                await pulse_task
+                if decision.action == "QUARANTINE":
+                    await self._mark_quarantined(beat, vector.threat, decision.reason, decision_event.id)
+            except BaseException:
+                pulse_task.cancel()
+                raise
+        # --- commit -----------------------------------------------------------------------------
+        state.apply(genome_payload, acks[len(ORGANS) + 1].seq)
+        self._resume_pulse = None
+        for _, done in injections:
+            INJECTIONS.labels("applied").inc()
+            if not done.done():
+                done.set_result(True)
+        del self._injections[: len(injections)]
+        elapsed = time.perf_counter() - started
+        self.vitals.record(elapsed, missed_deadline=elapsed > self.period_s)
+        self.beats_done += 1
+        BEATS.inc()
+        BEAT_SECONDS.observe(elapsed)
+        DECISIONS.labels(decision.action).inc()
+        if features.theta is not None:
+            THETA.set(features.theta)
+        for base, value in evolved.weights().items():
+            GENOME_WEIGHT.labels(base).set(value)
+        if state.beat % self.settings.snapshot_every == 0 and self._store is not None:
+            await self._store.save(state)
+        outcome = BeatOutcome(beat=beat, action=decision.action, delta_v=step.delta_v, delta_t=step.error)
+        return outcome
+
+    async def _mark_quarantined(self, beat: int, threat: float, reason: str, decision_id: str) -> None:
+        """F-ARB-8: the node is quarantined until a person releases it (the first decision's time is kept)."""
+        try:
+            await self._quarantine_kv.get(self.node)
+            return
+        except Exception:  # noqa: BLE001 - KeyNotFoundError: not quarantined yet
+            pass
+        record = {"node": self.node, "since": datetime.now(UTC).isoformat(), "beat": beat, "threat": threat,
+                  "reason": reason, "decision_id": decision_id}
+        await self._quarantine_kv.put(self.node, canonical_dumps(record))
+        log.warning("node %s quarantined at beat %d: %s", self.node, beat, reason)
+
+
+async def quarantine_status(bus: Any, node: str) -> dict[str, Any] | None:
+    """Is node X quarantined, since when, why (None when it is not)."""
+    kv = await kv_bucket(bus, QUARANTINE_BUCKET, history=10)
+    try:
+        entry = await kv.get(node)
+    except Exception:  # noqa: BLE001
+        return None
+    if not entry.value:  # a released node's key is deleted
+        return None
+    value = strict_loads(entry.value)
+    return value if isinstance(value, dict) else None

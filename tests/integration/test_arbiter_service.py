@@ -1,0 +1,109 @@
+"""The arbiter against real NATS and real organ services (in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from venom_arbiter.service import ArbiterService, quarantine_status
+from venom_arbiter.settings import ArbiterSettings
+from venom_common.bus import Bus
+from venom_common.embedded import free_port
+from venom_common.events import make_event, subjects
+from venom_common.events.payloads import InjectDataV1
+from venom_common.runner import serve
+from venom_common.settings import VenomSettings
+
+from support.beat import node_events, organs, publish_metrics
+
+pytestmark = pytest.mark.integration
+
+
+async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> ArbiterService:
+    settings = ArbiterSettings(nats_url=nats_url, node_id=node, port=free_port(), drive="metrics", beats=beats, **kw)
+    svc = ArbiterService(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(svc, settings, stop=stop))
+    try:
+        for _ in range(500):
+            if svc.finished.is_set():
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(svc.finished.wait(), 30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+    return svc
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> Any:
+    b = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    await b.ensure_streams()
+    yield b
+    await b.drain()
+
+
+async def test_each_beat_publishes_pulse_four_flows_decision_genome(bus: Bus, nats_url: str, tmp_path: Path,
+                                                                   unique: str) -> None:
+    node = f"n{unique}"
+    anoms = [0, 1, 5, 20, 40, 2]
+    await publish_metrics(bus, node, anoms)
+    async with organs(nats_url, tmp_path):
+        await run_arbiter(nats_url, node, beats=len(anoms))
+    events = await node_events(bus, node)
+    by_type: dict[str, list[Any]] = {}
+    for e in events:
+        by_type.setdefault(e.type, []).append(e)
+    assert [e.data.beat for e in by_type["venom.beat.v1"]] == list(range(6))
+    assert len(by_type["venom.flow.v1"]) == 24
+    assert all(e.data.result.kind != "error" for e in by_type["venom.flow.v1"])
+    decisions = [e.data for e in by_type["venom.decision.v1"]]
+    assert [d.beat for d in decisions] == list(range(6))
+    # 40 anoms → sigmoid(0.12·40) = 0.992 → QUARANTINE; 20 → 0.917 → QUARANTINE; 5 → 0.6457 → ALERT
+    assert [d.action for d in decisions][2:5] == ["ALERT", "QUARANTINE", "QUARANTINE"]
+    assert decisions[2].vector.threat == pytest.approx(0.6457, abs=5e-5)
+    genomes = [e.data for e in by_type["venom.genome.v1"]]
+    assert all(abs(sum(g.weights.model_dump().values()) - 1) < 1e-9 for g in genomes)
+    assert genomes[0].pid.delta_v == pytest.approx(-0.015789, abs=1e-6)
+    alerts = by_type["venom.alert.v1"]
+    assert [a.data.action for a in alerts] == ["ALERT", "QUARANTINE", "QUARANTINE"]
+    status = await quarantine_status(bus, node)
+    assert status is not None and status["beat"] == 3 and "threat" in status["reason"]
+
+
+async def test_missing_organ_is_an_error_result_and_the_beat_completes(bus: Bus, nats_url: str, tmp_path: Path,
+                                                                      unique: str) -> None:
+    node = f"n{unique}"
+    await publish_metrics(bus, node, [0, 0])
+    async with organs(nats_url, tmp_path, which=("regen", "balance", "optimize")):
+        await run_arbiter(nats_url, node, beats=2, organ_deadline_ms=100)
+    flows = [e.data for e in await node_events(bus, node, ("flow",))]
+    entropy = [f for f in flows if f.organ == "entropy"]
+    assert len(entropy) == 2 and all(f.result.kind == "error" and "no answer" in f.result.error for f in entropy)
+    decisions = [e.data for e in await node_events(bus, node, ("decision",))]
+    assert [d.beat for d in decisions] == [0, 1]
+    assert decisions[0].evidence["failed_organs"] == "entropy"
+
+
+async def test_inject_data_applies_valid_and_refuses_absurd(bus: Bus, nats_url: str, tmp_path: Path, unique: str) -> None:
+    node = f"n{unique}"
+    await bus.publish(subjects.command(node, "inject"),
+                      make_event(InjectDataV1(node=node, anoms=5, ml_weight=0.12), source="/t"))
+    bad = make_event(InjectDataV1(node=node, anoms=1), source="/t")
+    raw = bad.model_dump_json().replace('"anoms":1', '"anoms":-3').encode()
+    await bus.js.publish(subjects.command(node, "inject"), raw)
+    before = REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": "payload"}) or 0
+    await publish_metrics(bus, node, [0, 0, 0])
+    async with organs(nats_url, tmp_path):
+        await run_arbiter(nats_url, node, beats=3)
+    genomes = [e.data for e in await node_events(bus, node, ("genome",))]
+    assert all(g.risk_anoms == 5 for g in genomes)  # applied before the first beat
+    decisions = [e.data for e in await node_events(bus, node, ("decision",))]
+    assert decisions[0].vector.threat == pytest.approx(0.6457, abs=5e-5)  # 0 observed + 5 risk anoms
+    after = REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": "payload"}) or 0
+    assert after == before + 1

@@ -1,0 +1,80 @@
+"""Helpers for beat-pipeline tests: organ services in-process, synthetic metrics, reading a node's events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nats.js import api as js_api
+
+from venom_common.bus import Bus
+from venom_common.embedded import free_port
+from venom_common.events import decode, make_event, subjects
+from venom_common.events.payloads import MetricsV1, ThetaComponents
+from venom_common.runner import serve
+from venom_common.streams import EVENTS
+from venom_organs.service import OrganService
+from venom_organs.settings import OrganSettings
+
+
+def metrics(node: str, seq: int, anoms: int, theta: float = 0.6) -> MetricsV1:
+    return MetricsV1(
+        node=node, seq=seq, sampled_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seq), source="replay",
+        interval_s=1.0, cpu_percent=40.0,
+        theta=ThetaComponents(h_cpu=theta, h_mem=theta, h_term=None, theta=theta, thermal_sensor=False,
+                              weights={"h_cpu": 0.5, "h_mem": 0.5}),
+        series={"value": float(anoms)}, anoms=anoms, detector="test",
+    )
+
+
+async def publish_metrics(bus: Bus, node: str, anoms: list[int], theta: float = 0.6) -> None:
+    for seq, a in enumerate(anoms):
+        await bus.publish(subjects.metrics(node), make_event(metrics(node, seq, a, theta), source=f"/venom/{node}/t"))
+
+
+@contextlib.asynccontextmanager
+async def organs(nats_url: str, model_dir: Path, which: tuple[str, ...] = subjects.ORGANS) -> AsyncIterator[list[OrganService]]:
+    running = []
+    for organ in which:
+        settings = OrganSettings(organ=organ, nats_url=nats_url, port=free_port(), node_id="organs", model_dir=model_dir)
+        svc = OrganService(settings)
+        stop = asyncio.Event()
+        running.append((svc, stop, asyncio.create_task(serve(svc, settings, stop=stop))))
+    for svc, _, _ in running:
+        for _ in range(300):
+            if svc.ready():
+                break
+            await asyncio.sleep(0.02)
+    try:
+        yield [svc for svc, _, _ in running]
+    finally:
+        for _, stop, _ in running:
+            stop.set()
+        await asyncio.gather(*(task for _, _, task in running))
+
+
+async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "flow", "decision", "genome", "alert")) -> list[Any]:
+    """Every event of ``node`` in VENOM_EVENTS for the given kinds, in stream order."""
+    filters = [f"venom.{k}.{node}" if k != "flow" else f"venom.flow.{node}.*" for k in kinds]
+    out = []
+    for subject in filters:
+        try:
+            info = await bus.js.stream_info(EVENTS.name, subjects_filter=subject)
+        except Exception:  # noqa: BLE001
+            continue
+        total = sum((info.state.subjects or {}).values()) if info.state.subjects else 0
+        if not total:
+            continue
+        sub = await bus.js.subscribe(subject, ordered_consumer=True, stream=EVENTS.name,
+                                     deliver_policy=js_api.DeliverPolicy.ALL)
+        try:
+            for _ in range(total):
+                msg = await sub.next_msg(timeout=5)
+                out.append((msg.metadata.sequence.stream, decode(msg.data)))
+        finally:
+            await sub.unsubscribe()
+    return [e for _, e in sorted(out, key=lambda pair: pair[0])]
