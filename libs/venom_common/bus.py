@@ -256,6 +256,7 @@ class Bus:
         max_deliver: int = -1,
         deliver_policy: js_api.DeliverPolicy = js_api.DeliverPolicy.ALL,
         on_invalid: Callable[[InvalidEvent], None] | None = None,
+        max_ack_pending: int | None = None,
     ) -> Consumer:
         """Start a durable pull consumer; return its handle (``await consumer.stop()`` to end it).
 
@@ -274,7 +275,8 @@ class Bus:
             deliver_policy=deliver_policy,
             filter_subjects=list(subjects) if len(subjects) > 1 else None,
             filter_subject=subjects[0] if len(subjects) == 1 else None,
-            max_ack_pending=max(batch * 4, 1000),
+            # max_ack_pending=1 makes delivery strictly ordered even across redeliveries.
+            max_ack_pending=max_ack_pending if max_ack_pending is not None else max(batch * 4, 1000),
         )
         await self.js.add_consumer(stream, config)
         sub = await self.js.pull_subscribe_bind(durable, stream=stream)

@@ -111,6 +111,7 @@ class ArbiterService:
         self._consumers: list[Any] = []
         self._metrics_queue: asyncio.Queue[tuple[Envelope[Any], asyncio.Future[None]]] = asyncio.Queue()
         self._resume_pulse: tuple[str, datetime] | None = None
+        self._metrics_in_flight: set[str] = set()
         self._tracer = tracer("venom.arbiter")
         self._ready = False
 
@@ -136,7 +137,8 @@ class ArbiterService:
         if self.settings.drive == "metrics":
             self._consumers.append(await bus.consume(
                 stream=METRICS.name, durable=f"arbiter-metrics-{self.node}", subjects=[subjects.metrics(self.node)],
-                handler=self._on_metrics_lockstep, expected=MetricsV1, batch=1, ack_wait_s=60,
+                handler=self._on_metrics_lockstep, expected=MetricsV1, batch=1, max_ack_pending=1,
+                ack_wait_s=max(2.0, 20 * self.settings.organ_deadline_ms / 1000),
             ))
         else:
             await self._load_latest_metrics()
@@ -181,6 +183,9 @@ class ArbiterService:
         """Lockstep drive: the consumer hands over one sample and waits until its beat is stored."""
         if self.state.last_metrics_id is not None and event.id <= self.state.last_metrics_id:
             return  # already beaten before a restart (UUIDv7 ids sort by time)
+        if event.id in self._metrics_in_flight:
+            return  # redelivered while its beat is still being stored (a slow publish): beat it once
+        self._metrics_in_flight.add(event.id)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._metrics_queue.put((event, done))
         await done  # acked by the consumer only after the beat's events are stored
@@ -232,6 +237,7 @@ class ArbiterService:
                 event, done = await self._metrics_queue.get()
                 self.latest, self.latest_id = event.data, event.id
                 await self._beat_until_stored(metrics_id=event.id)
+                self._metrics_in_flight.discard(event.id)
                 done.set_result(None)
             else:
                 delay = next_at - time.monotonic()
