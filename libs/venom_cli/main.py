@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from venom_cli.ledger_cmd import ledger_app
 from venom_cli.render import component_table
 
 app = typer.Typer(name="venom", help="VENOM: run and inspect the system on this machine.", no_args_is_help=True,
@@ -119,6 +120,7 @@ def events_tail(
 
 # --- sub-command groups: every `venom <group> …` is registered here, one line each -------------
 app.add_typer(events_app, name="events")
+app.add_typer(ledger_app, name="ledger")
 
 
 if __name__ == "__main__":
