@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from venom_hardware_agent.adapters.profile_scanner import (
     ProfileScanner,
     docker_from,
@@ -75,3 +77,12 @@ def test_real_scan_of_this_machine() -> None:
     assert profile.in_kubernetes is False
     assert 10 <= profile.lambda_wrap <= 832 and 0.5 <= profile.parallel_fraction <= 0.95
     assert profile.workers_n == (profile.cpus_usable or profile.cores_logical)
+
+
+def test_torch_probe_only_in_the_scan_and_honest_without_cuda() -> None:
+    torch = pytest.importorskip("torch")
+    gpus = ProfileScanner.torch_gpus()
+    if not torch.cuda.is_available():
+        assert gpus == []
+    else:
+        assert gpus and all(g.via == "torch.cuda" for g in gpus)

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -123,7 +124,7 @@ def parse_timestamp(text: str) -> datetime:
 
 def _most_common_step(rows: list[ReplayRow]) -> float | None:
     steps = Counter(
-        (b.timestamp - a.timestamp).total_seconds() for a, b in zip(rows, rows[1:], strict=False)
+        (b.timestamp - a.timestamp).total_seconds() for a, b in pairwise(rows)
     )
     if not steps:
         return None
@@ -221,7 +222,7 @@ def parse_replay(
     gap_lines: list[int] = []
     gaps = 0
     if step is not None:
-        for a, b in zip(rows, rows[1:], strict=False):
+        for a, b in pairwise(rows):
             delta = (b.timestamp - a.timestamp).total_seconds()
             if delta > gap_factor * step:
                 if on_bad_row == "error":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 
 MODEL_NAME = "seed004-v1"
 LAMBDA_MIN = 10.0
@@ -54,7 +55,7 @@ def parallel_fraction(workers_n: int) -> float:
     x = math.log2(max(1, workers_n))
     if x <= P_ANCHORS[0][0]:
         return P_ANCHORS[0][1]
-    for (x0, p0), (x1, p1) in zip(P_ANCHORS, P_ANCHORS[1:], strict=False):
+    for (x0, p0), (x1, p1) in pairwise(P_ANCHORS):
         if x <= x1:
             return p0 + (p1 - p0) * (x - x0) / (x1 - x0)
     return P_ANCHORS[-1][1]
