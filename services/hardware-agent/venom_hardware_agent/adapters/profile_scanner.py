@@ -9,9 +9,11 @@ GPUs: ``nvidia-smi`` and ``rocm-smi`` when on PATH; when neither found one and t
 installed (and ``probe_torch`` is on), ``torch.cuda`` — imported here, lazily, never on
 the sampling path. Apple Metal and OpenCL devices are not probed (reported as no GPU).
 
-Virtualisation: ``systemd-detect-virt`` when present, else the ``hypervisor`` CPU flag
-and the DMI vendor/product names. Docker: ``/.dockerenv`` or a docker/containerd path in
-``/proc/self/cgroup`` / ``/proc/self/mountinfo``. Kubernetes: ``KUBERNETES_SERVICE_HOST``.
+Virtualisation (the hypervisor; containers are the Docker/Kubernetes fields):
+``systemd-detect-virt --vm`` when present, else the DMI vendor/product names, else the
+``hypervisor`` CPU flag. Docker: ``/.dockerenv``, a docker/containerd path in
+``/proc/self/cgroup`` / ``/proc/self/mountinfo``, or ``systemd-detect-virt --container``
+answering ``docker``. Kubernetes: ``KUBERNETES_SERVICE_HOST``.
 """
 
 from __future__ import annotations
@@ -210,8 +212,7 @@ class ProfileScanner:
             platform_release=platform.release(),
             python=platform.python_version(),
             virtualization=self.virtualization(cpu),
-            in_docker=docker_from(Path("/.dockerenv").exists(), _read("/proc/self/cgroup"),
-                                  _read("/proc/self/mountinfo")),
+            in_docker=self.in_docker(),
             in_kubernetes=kubernetes_from(self.environ),
             thermal_sensor=pick_host_temperature(read_temperatures()) is not None,
             battery=has_battery(),
@@ -288,8 +289,16 @@ class ProfileScanner:
             return []
 
     @staticmethod
+    def in_docker() -> bool:
+        if docker_from(Path("/.dockerenv").exists(), _read("/proc/self/cgroup"), _read("/proc/self/mountinfo")):
+            return True
+        out = _run(["systemd-detect-virt", "--container"])
+        return out is not None and out[1].strip() == "docker"
+
+    @staticmethod
     def virtualization(cpu: CpuInfo) -> str | None:
-        out = _run(["systemd-detect-virt"])
+        # --vm: the hypervisor only; a container is reported by in_docker / in_kubernetes.
+        out = _run(["systemd-detect-virt", "--vm"])
         if out is not None:
             answer = out[1].strip()
             # exit status 1 and "none" mean bare metal; other failures fall through to the files.
