@@ -47,6 +47,7 @@ def up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="run in the background; stop with venom down")] = False,
     timeout: Annotated[float, typer.Option(help="--detach: seconds to wait for every component")] = 60.0,
     grace: Annotated[float, typer.Option(help="seconds a service gets to stop before it is killed")] = 15.0,
+    only: Annotated[str | None, typer.Option(help="run only these services, comma separated (e.g. hardware-agent,arbiter)")] = None,
     detached_child: Annotated[bool, typer.Option("--detached-child", hidden=True)] = False,
 ) -> None:
     """Start NATS (JetStream), PostgreSQL and every installed service, supervised; Ctrl-C stops everything.
@@ -54,7 +55,13 @@ def up(
     VENOM_NATS_URL / VENOM_DATABASE_URL point at external servers instead of embedded ones."""
     from venom_cli.up import UpOptions, run_detached, run_up
 
-    options = UpOptions(data_dir=_abs(data_dir), detached_child=detached_child, grace_s=grace)
+    selected = tuple(name.strip() for name in only.split(",") if name.strip()) if only is not None else None
+    options = UpOptions(data_dir=_abs(data_dir), detached_child=detached_child, grace_s=grace, only=selected)
+    try:
+        options.selected()
+    except ValueError as exc:
+        err_console.print(Text(str(exc), style="bold red"), soft_wrap=True)
+        raise typer.Exit(2) from None
     if detach:
         raise typer.Exit(run_detached(options, console, timeout_s=timeout))
     raise typer.Exit(run_up(options, console))

@@ -61,6 +61,17 @@ class UpOptions:
     grace_s: float = 15.0
     backoff: Backoff = field(default_factory=Backoff)
     registry: tuple[ServiceSpec, ...] = REGISTRY
+    #: Run only these services (names from the registry); None: every installed one.
+    only: tuple[str, ...] | None = None
+
+    def selected(self) -> tuple[ServiceSpec, ...]:
+        if self.only is None:
+            return self.registry
+        unknown = set(self.only) - {spec.name for spec in self.registry}
+        if unknown:
+            raise ValueError(f"unknown service(s) {', '.join(sorted(unknown))}; "
+                             f"known: {', '.join(spec.name for spec in self.registry)}")
+        return tuple(spec for spec in self.registry if spec.name in self.only)
 
 
 class ConsoleSink:
@@ -229,7 +240,7 @@ class Up:
     def plan_services(self) -> list[ServiceSpec]:
         """The installed services, each on its default port or, when that is busy, a free one."""
         return [spec.with_port(choose_port(spec.port, spec.name, self.sink))
-                for spec in available_services(self.opts.registry)]
+                for spec in available_services(self.opts.selected())]
 
     async def start_services(self) -> None:
         assert self.state.nats is not None and self.state.postgres is not None
@@ -324,7 +335,7 @@ class Up:
                 await step()
             self.state.phase = "running"
             self.save()
-            skipped = [spec.name for spec in missing_services(self.opts.registry)]
+            skipped = [spec.name for spec in missing_services(self.opts.selected())]
             try:
                 print_summary(self.console, self.state, skipped)
             except OSError:
@@ -420,8 +431,13 @@ def _wait_gone(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait(10)
 
 
-def detached_command(data_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "venom_cli", "up", "--data-dir", str(data_dir), "--detached-child"]
+def detached_command(options: UpOptions) -> list[str]:
+    """The background ``venom up``: the same options, output to the log."""
+    cmd = [sys.executable, "-m", "venom_cli", "up", "--data-dir", str(options.data_dir), "--detached-child",
+           "--grace", str(options.grace_s)]
+    if options.only is not None:
+        cmd += ["--only", ",".join(options.only)]
+    return cmd
 
 
 def run_detached(options: UpOptions, console: Console, timeout_s: float = 60.0) -> int:
@@ -440,7 +456,7 @@ def run_detached(options: UpOptions, console: Console, timeout_s: float = 60.0) 
     offset = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-            detached_command(data_dir), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            detached_command(options), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     console.print(Text(f"venom up started in the background (pid {proc.pid}); waiting for every component "
@@ -455,7 +471,7 @@ def run_detached(options: UpOptions, console: Console, timeout_s: float = 60.0) 
             return 1
         state = read_state(data_dir)
         if state is not None and state.process.pid == proc.pid and state.all_up:
-            skipped = [spec.name for spec in missing_services(options.registry)]
+            skipped = [spec.name for spec in missing_services(options.selected())]
             print_summary(console, state, skipped)
             return 0
         if time.monotonic() > deadline:

@@ -1,0 +1,45 @@
+"""``venom bench …``: measured figures, each next to its raw baseline from the same run.
+
+    venom bench ledger --entries N [--json]     the ledger (docs/BENCHMARKS.md, "Ledger")
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+bench_app = typer.Typer(help="Benchmarks: embedded NATS and PostgreSQL unless VENOM_NATS_URL / VENOM_DATABASE_URL.",
+                        no_args_is_help=True)
+console = Console()
+
+
+@bench_app.command()
+def ledger(
+    entries: Annotated[int, typer.Option("--entries", "-n", min=1, help="events to append")] = 10_000,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="events per transaction (the ledger's batch)")] = 500,
+    proofs: Annotated[int, typer.Option(min=1, help="inclusion proofs to time")] = 1000,
+    direct: Annotated[bool, typer.Option("--direct", help="append through the store code, without NATS "
+                                                            "(bulk load, e.g. for 1,000,000 entries)")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the benchmark chain in the database")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Append, verify and proof figures of the ledger, with raw insert and raw hash baselines."""
+    from venom_ledger.bench import BenchOptions, run_ledger_bench
+
+    result = run_ledger_bench(BenchOptions(entries=entries, batch=batch, proofs=proofs, direct=direct,
+                                           keep_chain=keep))
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"ledger, {entries} entries ({result['path']} path)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key in ("append_per_s", "raw_insert_per_s", "append_vs_raw_insert", "verify_per_s", "raw_hash_per_s",
+                "verify_vs_raw_hash", "proof_ms_p50", "proof_ms_p99"):
+        table.add_row(key, str(result[key]))
+    console.print(table)
