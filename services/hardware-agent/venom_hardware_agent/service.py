@@ -32,6 +32,7 @@ from venom_hardware_agent.adapters.profile_scanner import ProfileScanner
 from venom_hardware_agent.adapters.psutil_sampler import PsutilSampler
 from venom_hardware_agent.adapters.replay_csv import ReplayReport, ReplayTable, read_replay
 from venom_hardware_agent.domain.samples import HostReading, host_metrics, replay_metrics
+from venom_hardware_agent.domain.schedule import next_tick
 from venom_hardware_agent.settings import HardwareAgentSettings
 
 log = logging.getLogger("venom.hardware")
@@ -171,15 +172,11 @@ class HardwareAgent:
                 more = True
             if not more:
                 return
-            tick += 1
-            now = loop.time()
-            due = start + tick * interval
-            if now > due:
-                missed = int((now - due) // interval) + 1
-                tick += missed
-                self.overruns += missed
-                ins.SAMPLE_OVERRUNS.inc(missed)
-                due = start + tick * interval
+            nxt = next_tick(start=start, done_tick=tick, now=loop.time(), interval=interval)
+            tick, due = nxt.tick, nxt.due
+            if nxt.missed:
+                self.overruns += nxt.missed
+                ins.SAMPLE_OVERRUNS.inc(nxt.missed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), max(0.0, due - loop.time()))
 
