@@ -16,10 +16,10 @@ from typing import BinaryIO
 
 import nats
 from nats.aio.msg import Msg
-
-from venom_cli.state import read_state
 from venom_common.events import subjects
 from venom_common.settings import DEFAULT_NATS_URL
+
+from venom_cli.state import read_state
 
 DEFAULT_SUBJECT = subjects.ALL
 
@@ -85,7 +85,7 @@ async def tail(url: str, subject: str, count: int | None = None, timeout_s: floa
         await nc.flush()
         try:
             await asyncio.wait_for(done.wait(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TailTimeout(f"{written} of {count} message(s) on {subject} within {timeout_s:.0f}s") from None
     finally:
         for sig in installed:

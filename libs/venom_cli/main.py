@@ -114,7 +114,7 @@ def events_tail(
     except TailTimeout as exc:
         err_console.print(Text(f"timed out: {exc}", style="bold red"), soft_wrap=True)
         raise typer.Exit(1) from None
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError) as exc:
         err_console.print(Text(f"cannot reach NATS at {url}: {exc or type(exc).__name__}", style="bold red"),
                           soft_wrap=True)
         raise typer.Exit(1) from None

@@ -14,7 +14,7 @@ PROBE_TIMEOUT_S = 2.0
 
 def _http_ok(url: str, timeout: float) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own http://127.0.0.1 URLs
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return bool(200 <= resp.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -28,7 +28,7 @@ async def http_ok(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
 async def tcp_open(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> bool:
     try:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     writer.close()
     with contextlib.suppress(Exception):
@@ -60,11 +60,11 @@ async def probe_postgres(url: str) -> bool:
         return await tcp_open(host, port)
     try:
         conn = await asyncpg.connect(url, timeout=PROBE_TIMEOUT_S)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, ValueError):
+    except (TimeoutError, OSError, asyncpg.PostgresError, ValueError):
         return False
     try:
         return bool(await asyncio.wait_for(conn.fetchval("select 1"), PROBE_TIMEOUT_S) == 1)
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     finally:
         with contextlib.suppress(Exception):

@@ -65,7 +65,7 @@ class ProcessRef(BaseModel):
             proc = psutil.Process(self.pid)
             if abs(proc.create_time() - self.create_time) > 0.5:
                 return False
-            return proc.status() != psutil.STATUS_ZOMBIE
+            return bool(proc.status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
 

@@ -132,9 +132,9 @@ class Supervisor:
                         await asyncio.wait_for(child.proc.wait(), 5)
                 # A grandchild may outlive the group leader: end the rest of the group too.
                 self._signal_group(child, signal.SIGKILL)
-        for task in self._tasks:
+        for loop_task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, self.grace_s + 5)
+                await asyncio.wait_for(loop_task, self.grace_s + 5)
         for child in self.children.values():
             if child.proc is not None and child.proc.returncode is None:
                 self._signal_group(child, signal.SIGKILL)

@@ -24,11 +24,24 @@ from typing import IO, Literal
 
 from rich.console import Console
 from rich.live import Live
+from rich.table import Table
 from rich.text import Text
+from venom_common.embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    EmbeddedServerError,
+    free_port,
+    port_is_free,
+)
 
 from venom_cli import probes
 from venom_cli.render import component_table, components_of, print_summary
-from venom_cli.services import REGISTRY, ServiceSpec, available_services, missing_services
+from venom_cli.services import (
+    REGISTRY,
+    ServiceSpec,
+    available_services,
+    missing_services,
+)
 from venom_cli.state import (
     LOGS_DIR,
     AlreadyRunning,
@@ -43,7 +56,6 @@ from venom_cli.state import (
 )
 from venom_cli.stopping import stop_leftovers
 from venom_cli.supervisor import Backoff, Supervisor
-from venom_common.embedded import EmbeddedNats, EmbeddedPostgres, EmbeddedServerError, free_port, port_is_free
 
 DEFAULT_NATS_PORT = 4222
 DEFAULT_NATS_MONITOR_PORT = 8222
@@ -314,7 +326,7 @@ class Up:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.stop_requested.wait(), PROBE_INTERVAL_S)
 
-    def table(self) -> object:
+    def table(self) -> Table:
         return component_table(components_of(self.state), title="VENOM  (Ctrl-C stops everything)")
 
     def request_stop(self, sig: int) -> None:
@@ -360,11 +372,13 @@ class Up:
                 await self.supervisor.stop()
             except Exception as exc:  # noqa: BLE001 - the servers must stop whatever happened here
                 self.sink.info(f"stopping the services failed: {exc!r}", style="bold red")
-        for name, server in (("PostgreSQL", self.postgres), ("NATS", self.nats)):
-            if server is not None:
+        embedded: tuple[tuple[str, EmbeddedPostgres | EmbeddedNats | None], ...] = (
+            ("PostgreSQL", self.postgres), ("NATS", self.nats))
+        for name, running in embedded:
+            if running is not None:
                 self.sink.info(f"stopping {name}")
                 try:
-                    await asyncio.to_thread(server.stop)
+                    await asyncio.to_thread(running.stop)
                 except Exception as exc:  # noqa: BLE001 - keep stopping the rest
                     self.sink.info(f"stopping {name} failed: {exc}", style="bold red")
         self.state.phase = "stopped"
@@ -455,7 +469,7 @@ def run_detached(options: UpOptions, console: Console, timeout_s: float = 60.0) 
     log_path = logs / "venom.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
+        proc = subprocess.Popen(
             detached_command(options), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-
-from venom_cli.state import ProcessRef, read_state
+from venom_cli.state import read_state
 from venom_common.events import decode, subjects
 from venom_common.events.payloads import MetricsV1
 

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from venom_cli.state import (
     AlreadyRunning,
     InstanceLock,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from venom_cli.services import ServiceSpec
 from venom_cli.supervisor import Backoff, Supervisor
 
