@@ -65,6 +65,19 @@ class ThetaHistory(BaseModel):
     history: list[ThetaPoint]
 
 
+class ReplayFileSummary(BaseModel):
+    """What the replay reader found in the file (docs/HARDWARE.md "Bad input")."""
+
+    format: str
+    columns: list[str]
+    rows_read: int
+    rows_kept: int
+    skipped: dict[str, int]
+    gaps: int
+    step_s: float | None
+    summary: str
+
+
 class ReplayStatus(BaseModel):
     """GET /replay: how far the replay is."""
 
@@ -72,7 +85,7 @@ class ReplayStatus(BaseModel):
     rows_played: int
     passes_completed: int
     finished: bool
-    report: dict[str, Any]
+    report: ReplayFileSummary
 
 
 class HardwareAgent:
@@ -297,9 +310,11 @@ class HardwareAgent:
         return ReplayStatus(
             file=report.path, rows_played=self.rows_played, passes_completed=self._pass,
             finished=self.replay_finished.is_set(),
-            report={"format": report.format, "columns": list(report.columns), "rows_read": report.rows_read,
-                    "rows_kept": report.rows_kept, "skipped": report.skipped, "gaps": report.gaps,
-                    "step_s": report.step_s, "summary": report.summary()},
+            report=ReplayFileSummary(
+                format=report.format, columns=list(report.columns), rows_read=report.rows_read,
+                rows_kept=report.rows_kept, skipped=report.skipped, gaps=report.gaps, step_s=report.step_s,
+                summary=report.summary(),
+            ),
         )
 
 
