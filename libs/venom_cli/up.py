@@ -226,7 +226,17 @@ class Up:
         self.nats = EmbeddedNats(self.data_dir / "nats", port=port, monitor_port=monitor)
         self.sink.info(f"starting nats-server (JetStream) on {self.nats.url}")
         try:
-            await asyncio.to_thread(self.nats.start)
+            try:
+                await asyncio.to_thread(self.nats.start)
+            except EmbeddedServerError:
+                # Another program may have taken the port between our check and the server's bind: once more
+                # on ports the kernel picks.
+                await asyncio.to_thread(self.nats.stop)
+                if port_is_free(port) and port_is_free(monitor):
+                    raise
+                self.nats = EmbeddedNats(self.data_dir / "nats", port=free_port(), monitor_port=free_port())
+                self.sink.info(f"port taken meanwhile: starting nats-server on {self.nats.url}", style="yellow")
+                await asyncio.to_thread(self.nats.start)
         finally:
             self.state.nats = ServerState(name="nats", kind="nats", embedded=True, url=self.nats.url,
                                           monitor_url=self.nats.monitor_url, process=self._ref(self.nats.pid),
@@ -243,7 +253,16 @@ class Up:
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=port)
         self.sink.info(f"starting PostgreSQL on 127.0.0.1:{port} (data in {self.postgres.pgdata})")
         try:
-            await asyncio.to_thread(self.postgres.start)
+            try:
+                await asyncio.to_thread(self.postgres.start)
+            except EmbeddedServerError:
+                await asyncio.to_thread(self.postgres.stop)
+                if port_is_free(port):
+                    raise
+                self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=free_port())
+                self.sink.info(f"port taken meanwhile: starting PostgreSQL on 127.0.0.1:{self.postgres.port}",
+                               style="yellow")
+                await asyncio.to_thread(self.postgres.start)
         finally:
             self.state.postgres = ServerState(name="postgres", kind="postgres", embedded=True, url=self.postgres.url,
                                               process=self._ref(self.postgres.pid), log_path=str(self.postgres.log_path))
