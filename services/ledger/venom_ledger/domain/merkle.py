@@ -51,6 +51,17 @@ def _largest_power_of_two_below(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+def complete_subtree_hash(entry_hashes: Sequence[bytes]) -> bytes:
+    """MTH of a complete subtree (a power-of-two number of leaves), from its entry hashes."""
+    size = len(entry_hashes)
+    if size == 0 or size & (size - 1):
+        raise MerkleError(f"a complete subtree has a power-of-two number of leaves, got {size}")
+    level = [leaf_hash(h) for h in entry_hashes]
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
 def _subtree_hash(start: int, end: int, source: NodeSource) -> bytes:
     """MTH(D[start:end]) from stored complete subtrees."""
     size = end - start

@@ -1,0 +1,236 @@
+"""``venom bench ledger``: the ledger's throughput and proof latency, each next to its raw baseline.
+
+Figures (all measured in the same run, on the same rows):
+
+* ``append_per_s`` — events already stored in JetStream → committed in PostgreSQL by the ledger
+  service (durable consumer, batched transactions, Merkle nodes); timed from the moment the
+  service is the writer and consuming until the chain holds every event. With ``--direct`` the
+  events are appended through the same store code (``ChainWriter``) without NATS instead.
+* ``raw_insert_per_s`` — the same entry rows inserted with plain batched asyncpg ``executemany``
+  into a scratch table with the same columns, keys and constraints (no Merkle nodes).
+* ``verify_per_s`` — ``Ledger.verify_chain()`` streaming the chain from PostgreSQL (hashes,
+  links, Merkle roots at checkpoints).
+* ``raw_hash_per_s`` — canonical JSON of each entry's four fields + SHA3-256, in memory.
+* ``proof_ms_p50`` / ``proof_ms_p99`` — an inclusion proof of a random entry at the full tree
+  size, read from PostgreSQL (one query) and built, as the read API does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import platform
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from venom_common.canonical import canonical_dumps
+from venom_common.events import Envelope, make_event, subjects
+from venom_common.events.payloads import PulseV1, Vitals
+
+
+@dataclass
+class BenchOptions:
+    entries: int = 10_000
+    batch: int = 500
+    proofs: int = 1000
+    direct: bool = False
+    nats_url: str | None = None
+    database_url: str | None = None
+    keep_chain: bool = False
+
+
+def _events(n: int, node: str) -> list[Envelope[Any]]:
+    now = datetime.now(UTC)
+    out = []
+    for i in range(n):
+        payload = PulseV1(node=node, beat=i, t_lambda_s=0.004211, period_s=1.0, started_at=now, theta=0.25,
+                          metrics_seq=i, vitals=Vitals(beat_count=i, cycle_time_ms=4.2, avg_beat_time_ms=4.3,
+                                                      min_beat_time_ms=4.0, max_beat_time_ms=5.1, missed_deadlines=0))
+        out.append(make_event(payload, source=f"/venom/{node}/bench", subject=subjects.beat(node)))
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def raw_hash_rate(records: list[dict[str, Any]], timestamp: str) -> float:
+    """Canonical JSON of (index, timestamp, data, previous_hash) + SHA3-256, in memory."""
+    previous = "0" * 64
+    start = time.perf_counter()
+    for i, data in enumerate(records, start=1):
+        previous = hashlib.sha3_256(canonical_dumps(
+            {"index": i, "timestamp": timestamp, "data": data, "previous_hash": previous})).hexdigest()
+    return len(records) / (time.perf_counter() - start)
+
+
+async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch: int) -> float:
+    """Plain batched asyncpg inserts of the same rows into a scratch copy of the entries table."""
+    import asyncpg
+
+    table = f"bench_raw_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f"CREATE TABLE {table} (LIKE ledger_entries INCLUDING ALL)")
+        sql = (f"INSERT INTO {table} (chain, idx, timestamp, data, previous_hash, hash, event_id) "
+               "VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        start = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            async with conn.transaction():
+                await conn.executemany(sql, rows[i:i + batch])
+        elapsed = time.perf_counter() - start
+        await conn.execute(f"DROP TABLE {table}")
+    finally:
+        await conn.close()
+    return len(rows) / elapsed
+
+
+async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[str, Any]:
+    from venom_common.bus import Bus
+    from venom_common.embedded import free_port
+    from venom_common.settings import VenomSettings
+    from venom_ledger.db import make_engine, migrate
+    from venom_ledger.domain.chain import now_timestamp
+    from venom_ledger.ledger import Ledger, event_record
+    from venom_ledger.store import ChainWriter, LedgerStore
+
+    chain = f"bench{uuid.uuid4().hex[:8]}"
+    node = f"bench-{chain}"
+    n = options.entries
+    events = _events(n, node)
+    records = [event_record(ev) for ev in events]
+    engine = make_engine(database_url)
+    await migrate(engine)
+    result: dict[str, Any] = {"entries": n, "batch": options.batch, "chain": chain,
+                              "path": "store" if options.direct else "service"}
+    try:
+        # --- the ledger's own append path ----------------------------------------------------------
+        if options.direct:
+            writer = ChainWriter(engine, chain)
+            if not await writer.try_acquire():
+                raise RuntimeError(f"could not take the writer lock of {chain}")
+            start = time.perf_counter()
+            for i in range(0, n, options.batch):
+                await writer.append(records[i:i + options.batch], now_timestamp())
+            result["append_per_s"] = n / (time.perf_counter() - start)
+            await writer.release()
+        else:
+            from venom_common.runner import serve
+            from venom_ledger.service import LedgerService
+            from venom_ledger.settings import LedgerSettings
+
+            bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="bench"), "bench")
+            await bus.ensure_streams()
+            start = time.perf_counter()
+            for i in range(0, n, 1000):
+                await asyncio.gather(*(bus.publish(subjects.beat(node), ev, timeout=30) for ev in events[i:i + 1000]))
+            result["publish_per_s"] = n / (time.perf_counter() - start)
+            await bus.drain()
+            settings = LedgerSettings(
+                nats_url=nats_url, database_url=database_url, port=free_port(), node_id="bench", log_json=False,
+                ledger_chain=chain, ledger_batch=options.batch, ledger_signing_key=os.urandom(32).hex(),
+                ledger_standby_poll_s=0.05, ledger_checkpoint_every=max(1000, n // 10), ledger_state_dir=Path("."),
+            )
+            service = LedgerService(settings)
+            stop = asyncio.Event()
+            task = asyncio.create_task(serve(service, settings, stop=stop))
+            try:
+                while not service.ready():
+                    if task.done():
+                        task.result()
+                        raise RuntimeError("the ledger service stopped before it was ready")
+                    await asyncio.sleep(0.001)
+                start = time.perf_counter()
+                store = LedgerStore(engine, chain)
+                while (await store.head()).tree_size < n + 1:
+                    await asyncio.sleep(0.01)
+                result["append_per_s"] = n / (time.perf_counter() - start)
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 60)
+
+        # --- raw baselines on the same rows --------------------------------------------------------
+        store = LedgerStore(engine, chain)
+        entries = await store.entries(1, n + 1)
+        rows = [(f"raw{chain}", e.index, e.timestamp, e.data_json.decode(), e.previous_hash, e.hash, e.event_id)
+                for e in entries]
+        result["raw_insert_per_s"] = await raw_insert_rate(database_url, rows, options.batch)
+        result["raw_hash_per_s"] = raw_hash_rate([r.data for r in records], now_timestamp())
+
+        # --- verification and proofs ---------------------------------------------------------------
+        ledger = Ledger(store)
+        start = time.perf_counter()
+        report = await ledger.verify_chain()
+        result["verify_per_s"] = report.tree_size / (time.perf_counter() - start)
+        result["verified_ok"] = report.ok
+        size = report.tree_size
+        rng = random.Random(1)
+        timings = []
+        for _ in range(options.proofs):
+            index = rng.randrange(size)
+            t0 = time.perf_counter()
+            await store.inclusion_proof(index, size)
+            timings.append((time.perf_counter() - t0) * 1000)
+        result.update({
+            "tree_size": size,
+            "proof_samples": len(timings),
+            "proof_ms_p50": round(statistics.median(timings), 3),
+            "proof_ms_p99": round(_percentile(timings, 0.99), 3),
+        })
+        for key in ("append_per_s", "raw_insert_per_s", "raw_hash_per_s", "verify_per_s", "publish_per_s"):
+            if key in result:
+                result[key] = round(result[key], 1)
+        result["append_vs_raw_insert"] = round(result["append_per_s"] / result["raw_insert_per_s"], 3)
+        result["verify_vs_raw_hash"] = round(result["verify_per_s"] / result["raw_hash_per_s"], 3)
+        result["goals"] = {
+            "append_ge_half_raw_insert": result["append_vs_raw_insert"] >= 0.5,
+            "verify_ge_half_raw_hash": result["verify_vs_raw_hash"] >= 0.5,
+            "proof_le_1ms_at_1M": (result["proof_ms_p99"] <= 1.0) if size >= 1_000_000 else None,
+        }
+    finally:
+        if not options.keep_chain:
+            from sqlalchemy import text
+
+            async with engine.begin() as conn:
+                for table in ("ledger_entries", "ledger_merkle_nodes", "ledger_checkpoints"):
+                    await conn.execute(text(f"DELETE FROM {table} WHERE chain = :c"), {"c": chain})
+        await engine.dispose()
+    return result
+
+
+def run_ledger_bench(options: BenchOptions) -> dict[str, Any]:
+    """Run the benchmark, with embedded NATS / PostgreSQL in a temp dir unless URLs are given."""
+    from venom_common.embedded import EmbeddedNats, EmbeddedPostgres
+
+    nats_url = options.nats_url or os.environ.get("VENOM_NATS_URL")
+    database_url = options.database_url or os.environ.get("VENOM_DATABASE_URL")
+    started: list[Any] = []
+    with tempfile.TemporaryDirectory(prefix="venom-bench-") as tmp:
+        try:
+            if not nats_url:
+                nats = EmbeddedNats(Path(tmp) / "nats").start()
+                started.append(nats)
+                nats_url = nats.url
+            if not database_url:
+                pg = EmbeddedPostgres(Path(tmp) / "pg").start()
+                started.append(pg)
+                database_url = pg.url
+            result = asyncio.run(_run(options, nats_url, database_url))
+        finally:
+            for server in reversed(started):
+                server.stop()
+    result["servers"] = {"nats": "external" if options.nats_url or os.environ.get("VENOM_NATS_URL") else "embedded",
+                         "postgres": "external" if options.database_url or os.environ.get("VENOM_DATABASE_URL")
+                         else "embedded"}
+    result["machine"] = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    result["date"] = datetime.now(UTC).strftime("%Y-%m-%d")
+    return result
