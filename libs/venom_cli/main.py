@@ -26,7 +26,8 @@ app = typer.Typer(name="venom", help="VENOM: run and inspect the system on this 
                   add_completion=False, pretty_exceptions_enable=False)
 events_app = typer.Typer(help="Watch the events on the bus.", no_args_is_help=True)
 
-console = Console()
+# Piped or captured output is not cut at 80 columns (a table's URLs stay whole).
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 DataDir = Annotated[

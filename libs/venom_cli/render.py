@@ -56,7 +56,7 @@ def component_table(components: list[Component], title: str | None = None) -> Ta
     table = Table(title=title, expand=False)
     for column in ("component", "kind", "pid", "state", "healthy", "ready", "restarts"):
         table.add_column(column, no_wrap=True)
-    table.add_column("url", overflow="fold")
+    table.add_column("url", overflow="fold", min_width=22)
     for c in components:
         restarts = Text(str(c.restarts), style="yellow" if c.restarts else "")
         table.add_row(c.name, c.kind, str(c.pid or "-"), c.state, _mark(c.healthy), _mark(c.ready), restarts,

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
@@ -227,7 +228,7 @@ class Up:
         self.sink.info(f"starting nats-server (JetStream) on {self.nats.url}")
         try:
             try:
-                await asyncio.to_thread(self.nats.start)
+                await self._start_recorded(self.nats, self._record_nats)
             except EmbeddedServerError:
                 # Another program may have taken the port between our check and the server's bind: once more
                 # on ports the kernel picks.
@@ -236,12 +237,28 @@ class Up:
                     raise
                 self.nats = EmbeddedNats(self.data_dir / "nats", port=free_port(), monitor_port=free_port())
                 self.sink.info(f"port taken meanwhile: starting nats-server on {self.nats.url}", style="yellow")
-                await asyncio.to_thread(self.nats.start)
+                await self._start_recorded(self.nats, self._record_nats)
         finally:
-            self.state.nats = ServerState(name="nats", kind="nats", embedded=True, url=self.nats.url,
-                                          monitor_url=self.nats.monitor_url, process=self._ref(self.nats.pid),
-                                          log_path=str(self.nats.log_path))
-            self.save()
+            self._record_nats()
+
+    def _record_nats(self) -> None:
+        assert self.nats is not None
+        self.state.nats = ServerState(name="nats", kind="nats", embedded=True, url=self.nats.url,
+                                      monitor_url=self.nats.monitor_url, process=self._ref(self.nats.pid),
+                                      log_path=str(self.nats.log_path))
+        self.save()
+
+    async def _start_recorded(self, server: EmbeddedNats | EmbeddedPostgres, record: Callable[[], None]) -> None:
+        """Start ``server`` (blocking, in a thread) and record its pid in state.json as soon as it exists, so
+        even a ``venom up`` killed during the start leaves nothing ``venom down`` cannot find."""
+        starting = asyncio.ensure_future(asyncio.to_thread(server.start))
+        recorded: int | None = None
+        while not starting.done():
+            if server.pid is not None and server.pid != recorded:
+                recorded = server.pid
+                record()
+            await asyncio.wait([starting], timeout=0.05)
+        starting.result()
 
     async def start_postgres(self) -> None:
         external = os.environ.get("VENOM_DATABASE_URL")
@@ -254,7 +271,7 @@ class Up:
         self.sink.info(f"starting PostgreSQL on 127.0.0.1:{port} (data in {self.postgres.pgdata})")
         try:
             try:
-                await asyncio.to_thread(self.postgres.start)
+                await self._start_recorded(self.postgres, self._record_postgres)
             except EmbeddedServerError:
                 await asyncio.to_thread(self.postgres.stop)
                 if port_is_free(port):
@@ -262,11 +279,15 @@ class Up:
                 self.postgres = EmbeddedPostgres(self.data_dir / "postgres", port=free_port())
                 self.sink.info(f"port taken meanwhile: starting PostgreSQL on 127.0.0.1:{self.postgres.port}",
                                style="yellow")
-                await asyncio.to_thread(self.postgres.start)
+                await self._start_recorded(self.postgres, self._record_postgres)
         finally:
-            self.state.postgres = ServerState(name="postgres", kind="postgres", embedded=True, url=self.postgres.url,
-                                              process=self._ref(self.postgres.pid), log_path=str(self.postgres.log_path))
-            self.save()
+            self._record_postgres()
+
+    def _record_postgres(self) -> None:
+        assert self.postgres is not None
+        self.state.postgres = ServerState(name="postgres", kind="postgres", embedded=True, url=self.postgres.url,
+                                          process=self._ref(self.postgres.pid), log_path=str(self.postgres.log_path))
+        self.save()
 
     def plan_services(self) -> list[ServiceSpec]:
         """The installed services, each on its default port or, when that is busy, a free one."""
