@@ -58,26 +58,34 @@ class Record:
     event_id: str | None
 
 
+NODES_SQL = (
+    "SELECT level, idx, hash FROM ledger_merkle_nodes WHERE chain = $1 "
+    "AND (level, idx) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[])) "
+    "UNION ALL "
+    "SELECT -1, idx, decode(hash, 'hex') FROM ledger_entries WHERE chain = $1 AND idx = ANY($4::bigint[])"
+)
+
+
 async def read_nodes(conn: AsyncConnection, chain: str, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
-    """Merkle nodes ``keys``: stored ones from the nodes table, low ones from entry hashes (2 queries)."""
+    """Merkle nodes ``keys``: stored ones from the nodes table, low ones (level < MIN_STORED_LEVEL)
+    recomputed from the entries' hashes, all read in one indexed query (one round trip)."""
     high = [k for k in keys if k[0] >= MIN_STORED_LEVEL]
     low = [k for k in keys if k[0] < MIN_STORED_LEVEL]
+    wanted = sorted({i for level, idx in low for i in range(idx << level, (idx + 1) << level)})
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    rows = await raw.fetch(NODES_SQL, chain, [k[0] for k in high], [k[1] for k in high], wanted)
     found: dict[merkle.NodeKey, bytes] = {}
-    if high:
-        n = db.nodes
-        rows = await conn.execute(
-            select(n.c.level, n.c.idx, n.c.hash).where(n.c.chain == chain, tuple_(n.c.level, n.c.idx).in_(high))
-        )
-        found.update({(r.level, r.idx): bytes(r.hash) for r in rows})
-    if low:
-        wanted = sorted({i for level, idx in low for i in range(idx << level, (idx + 1) << level)})
-        e = db.entries
-        rows = await conn.execute(select(e.c.idx, e.c.hash).where(e.c.chain == chain, e.c.idx.in_(wanted)))
-        hashes = {r.idx: bytes.fromhex(r.hash) for r in rows}
-        for level, idx in low:
-            span = range(idx << level, (idx + 1) << level)
-            if all(i in hashes for i in span):
-                found[(level, idx)] = merkle.complete_subtree_hash([hashes[i] for i in span])
+    leaves: dict[int, bytes] = {}
+    for level, idx, value in rows:
+        if level < 0:
+            leaves[idx] = bytes(value)
+        else:
+            found[(level, idx)] = bytes(value)
+    for level, idx in low:
+        span = range(idx << level, (idx + 1) << level)
+        if all(i in leaves for i in span):
+            found[(level, idx)] = merkle.complete_subtree_hash([leaves[i] for i in span])
     return found
 
 
