@@ -126,6 +126,51 @@ def events_tail(
         raise
 
 
+@app.command()
+def run(
+    beats: Annotated[int, typer.Option("--beats", help="beats to run (-1: until stopped; with --replay: the file's rows)")] = 10,
+    k_flows: Annotated[float, typer.Option("--k-flows", help="k of T_Λ (parallel flows)")] = 4.0,
+    p_nodes: Annotated[float, typer.Option("--p-nodes", help="P of T_Λ (nodes)")] = 5.0,
+    t_threshold: Annotated[float, typer.Option("--t-threshold", help="PID set point T_threshold, seconds")] = 0.02,
+    period: Annotated[float | None, typer.Option("--period", help="beat period in seconds (default: the T_Λ cadence)")] = None,
+    replay: Annotated[Path | None, typer.Option("--replay", help="play a recorded CSV (NAB timestamp,value or columns) in lockstep", dir_okay=False)] = None,
+    replay_metric: Annotated[str, typer.Option("--replay-metric", help="name of a NAB file's value column, e.g. cpu_percent")] = "value",
+    mesh: Annotated[bool, typer.Option("--mesh", help="also run mesh discovery for this run")] = False,
+    mesh_port: Annotated[int, typer.Option("--mesh-port", help="mesh discovery UDP port")] = 9000,
+    node: Annotated[str | None, typer.Option("--node", help="node id of this run (default: run-<random>)")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    keep_up: Annotated[bool, typer.Option("--keep-up", help="leave a stack this command brought up running")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Run N beats on the real system and print the summary (seed 001 main.py). Exit 0 only if every beat
+    was ledgered and the chain verifies."""
+    import json as _json
+
+    from venom_cli.run_cmd import RunError, RunOptions, render_summary, run_beats
+
+    if mesh:
+        from venom_cli.services import module_is_runnable
+
+        if not module_is_runnable("venom_mesh_discovery"):
+            err_console.print("--mesh needs the mesh-discovery service, which is not installed yet")
+            raise typer.Exit(2)
+    options = RunOptions(beats=beats, k_flows=k_flows, p_nodes=p_nodes, t_threshold_s=t_threshold, period_s=period,
+                         replay=replay, replay_metric=replay_metric, node=node, data_dir=_abs(data_dir), keep_up=keep_up)
+    out = err_console if json_out else console
+    try:
+        summary = asyncio.run(run_beats(options, out))
+    except RunError as exc:
+        err_console.print(f"venom run: {exc}")
+        raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if json_out:
+        print(_json.dumps(summary.to_json()))
+    else:
+        render_summary(summary, console)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
 # --- sub-command groups: every `venom <group> …` is registered here, one line each -------------
 app.add_typer(events_app, name="events")
 app.add_typer(ledger_app, name="ledger")

@@ -57,6 +57,7 @@ class RunSummary:
     period_s: float
     decisions: dict[str, int]
     delta_t: float | None
+    #: ΔV over the run: Σ of the per-beat ΔV (seed 001's figure on a fresh genome: ΔV = ΔT = −0.015789).
     delta_v: float | None
     delta_v_negative: bool | None
     genome: dict[str, float]
@@ -186,8 +187,8 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
         return RunSummary(
             node=node, beats=arbiter.beats_done, t_lambda_s=arbiter.t_lambda_s, period_s=arbiter.period_s,
             decisions=dict(sorted(arbiter.decision_counts.items())),
-            delta_t=last.delta_t if last else None, delta_v=last.delta_v if last else None,
-            delta_v_negative=(last.delta_v < 0) if last else None,
+            delta_t=last.delta_t if last else None, delta_v=arbiter.delta_v_total if last else None,
+            delta_v_negative=(arbiter.delta_v_total < 0) if last else None,
             genome={"R": g.R, "B": g.B, "E": g.E, "O": g.O}, risk_anoms=g.risk_anoms, ml_weight=g.ml_weight,
             mode=g.mode, events_expected=len(wanted), events_ledgered=ledgered,
             every_beat_ledgered=ledgered == len(wanted) and arbiter.beats_done == max(beats, 0),

@@ -89,6 +89,7 @@ class ArbiterService:
     def __init__(self, settings: ArbiterSettings) -> None:
         self.settings = settings
         self.node = settings.node_id
+        self.metrics_node = settings.metrics_node or settings.node_id
         self.state = ArbiterState()
         self.t_lambda_s = time_wrap(settings.k_flows, settings.p_nodes, settings.u, settings.t1_s)
         # F-PULSE-1/2: the T_Λ cadence through the adaptive cycle, or a configured period.
@@ -98,7 +99,12 @@ class ArbiterService:
         self.latest: MetricsV1 | None = None
         self.latest_id: str | None = None
         self.beats_done = 0
-        self.outcomes: list[BeatOutcome] = []
+        self.decision_counts: dict[str, int] = {}
+        self.last_outcome: BeatOutcome | None = None
+        #: Σ ΔV over this process's beats = the error's change over the run (the per-beat ΔV telescopes).
+        self.delta_v_total = 0.0
+        #: When a list, the id of every event this process stored (``venom run`` checks the ledger has them).
+        self.stored_event_ids: list[str] | None = None
         self.finished = asyncio.Event()
         self._ctx: ServiceContext | None = None
         self._store: StateStore | None = None
@@ -136,13 +142,13 @@ class ArbiterService:
         ))
         if self.settings.drive == "metrics":
             self._consumers.append(await bus.consume(
-                stream=METRICS.name, durable=f"arbiter-metrics-{self.node}", subjects=[subjects.metrics(self.node)],
+                stream=METRICS.name, durable=f"arbiter-metrics-{self.node}", subjects=[subjects.metrics(self.metrics_node)],
                 handler=self._on_metrics_lockstep, expected=MetricsV1, batch=1, max_ack_pending=1,
                 ack_wait_s=max(2.0, 20 * self.settings.organ_deadline_ms / 1000),
             ))
         else:
             await self._load_latest_metrics()
-            self._subs.append(await bus.subscribe(subjects.metrics(self.node), self._on_metrics, expected=MetricsV1,
+            self._subs.append(await bus.subscribe(subjects.metrics(self.metrics_node), self._on_metrics, expected=MetricsV1,
                                                   name="arbiter-metrics"))
         self._loop_task = asyncio.create_task(self._run(), name="pulse")
         self._ready = True
@@ -172,7 +178,7 @@ class ArbiterService:
     async def _load_latest_metrics(self) -> None:
         assert self._ctx is not None
         with contextlib.suppress(Exception):
-            last = await self._ctx.bus.js.get_last_msg(METRICS.name, subjects.metrics(self.node))
+            last = await self._ctx.bus.js.get_last_msg(METRICS.name, subjects.metrics(self.metrics_node))
             event = decode(last.data, MetricsV1)
             self.latest, self.latest_id = event.data, event.id
 
@@ -422,6 +428,12 @@ class ArbiterService:
         if state.beat % self.settings.snapshot_every == 0 and self._store is not None:
             await self._store.save(state)
         outcome = BeatOutcome(beat=beat, action=decision.action, delta_v=step.delta_v, delta_t=step.error)
+        self.decision_counts[decision.action] = self.decision_counts.get(decision.action, 0) + 1
+        self.last_outcome = outcome
+        self.delta_v_total += step.delta_v
+        if self.stored_event_ids is not None:
+            self.stored_event_ids.append(pulse_id)
+            self.stored_event_ids.extend(e.id for subj, e in items if not subj.startswith("venom.alert."))
         return outcome
 
     async def _mark_quarantined(self, beat: int, threat: float, reason: str, decision_id: str) -> None:

@@ -26,6 +26,11 @@ class ArbiterSettings(VenomSettings):
         description="clock: beat every period on the latest metrics; metrics: one beat per metrics sample, "
         "in order (deterministic on a replay)",
     )
+    metrics_node: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]+$",
+        description="node whose metrics drive this arbiter (default: its own node id); lets `venom run` beat "
+        "as its own node on this host's metrics",
+    )
     beats: int = Field(-1, ge=-1, description="stop after this many beats of this process (-1: run until stopped)")
     organ_deadline_ms: float = Field(50.0, gt=0, le=60_000, description="how long a beat waits for the organs")
     snapshot_every: int = Field(100, ge=1, le=1_000_000, description="beats between state snapshots (JetStream KV)")
