@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from venom_cli.bench import bench_app
 from venom_cli.ledger_cmd import ledger_app
 from venom_cli.render import component_table
 
@@ -174,6 +175,7 @@ def run(
 # --- sub-command groups: every `venom <group> …` is registered here, one line each -------------
 app.add_typer(events_app, name="events")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(bench_app, name="bench")
 
 
 if __name__ == "__main__":
