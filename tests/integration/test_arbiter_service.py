@@ -18,26 +18,9 @@ from venom_common.events.payloads import InjectDataV1
 from venom_common.runner import serve
 from venom_common.settings import VenomSettings
 
-from support.beat import node_events, organs, publish_metrics
+from support.beat import node_events, organs, publish_metrics, run_arbiter
 
 pytestmark = pytest.mark.integration
-
-
-async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> ArbiterService:
-    settings = ArbiterSettings(nats_url=nats_url, node_id=node, port=free_port(), drive="metrics", beats=beats, **kw)
-    svc = ArbiterService(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(svc, settings, stop=stop))
-    try:
-        for _ in range(500):
-            if svc.finished.is_set():
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.wait_for(svc.finished.wait(), 30)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 20)
-    return svc
 
 
 @pytest.fixture
@@ -98,12 +81,15 @@ async def test_inject_data_applies_valid_and_refuses_absurd(bus: Bus, nats_url: 
     raw = bad.model_dump_json().replace('"anoms":1', '"anoms":-3').encode()
     await bus.js.publish(subjects.command(node, "inject"), raw)
     before = REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": "payload"}) or 0
-    await publish_metrics(bus, node, [0, 0, 0])
+    await publish_metrics(bus, node, [0] * 20)
     async with organs(nats_url, tmp_path):
-        await run_arbiter(nats_url, node, beats=3)
+        await run_arbiter(nats_url, node, beats=20)
     genomes = [e.data for e in await node_events(bus, node, ("genome",))]
-    assert all(g.risk_anoms == 5 for g in genomes)  # applied before the first beat
+    risks = [g.risk_anoms for g in genomes]
+    first = risks.index(5)  # applied at the next beat after the command arrived, and kept
+    assert set(risks[:first]) <= {0} and set(risks[first:]) == {5}
     decisions = [e.data for e in await node_events(bus, node, ("decision",))]
-    assert decisions[0].vector.threat == pytest.approx(0.6457, abs=5e-5)  # 0 observed + 5 risk anoms
+    assert decisions[first].vector.threat == pytest.approx(0.6457, abs=5e-5)  # 0 observed + 5 risk anoms
+    assert decisions[first].action == "ALERT"
     after = REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": "payload"}) or 0
     assert after == before + 1

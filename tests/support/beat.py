@@ -17,6 +17,8 @@ from venom_common.events import decode, make_event, subjects
 from venom_common.events.payloads import MetricsV1, ThetaComponents
 from venom_common.runner import serve
 from venom_common.streams import EVENTS
+from venom_arbiter.service import ArbiterService
+from venom_arbiter.settings import ArbiterSettings
 from venom_organs.service import OrganService
 from venom_organs.settings import OrganSettings
 
@@ -78,3 +80,20 @@ async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "fl
         finally:
             await sub.unsubscribe()
     return [e for _, e in sorted(out, key=lambda pair: pair[0])]
+
+
+async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> ArbiterService:
+    settings = ArbiterSettings(nats_url=nats_url, node_id=node, port=free_port(), drive="metrics", beats=beats, **kw)
+    svc = ArbiterService(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(svc, settings, stop=stop))
+    try:
+        for _ in range(500):
+            if svc.finished.is_set():
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(svc.finished.wait(), 30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+    return svc

@@ -1,0 +1,91 @@
+"""Bad input to the arbiter: malformed metrics, malformed / stale / duplicate organ results — counted and
+ignored; the arbiter never crashes and never counts a beat twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from venom_common.bus import Bus
+from venom_common.events import decode, encode, make_event, subjects
+from venom_common.events.payloads import FlowResultV1, OrganRequestV1, RegenResult
+from venom_common.settings import VenomSettings
+
+from support.beat import metrics, node_events, organs, publish_metrics, run_arbiter
+
+pytestmark = pytest.mark.integration
+
+
+def ignored(why: str) -> float:
+    return REGISTRY.get_sample_value("venom_organ_results_ignored_total", {"why": why}) or 0.0
+
+
+def rejected(reason: str) -> float:
+    return REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": reason}) or 0.0
+
+
+async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Path, unique: str) -> None:
+    node = f"n{unique}"
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    await bus.ensure_streams()
+    before = {w: ignored(w) for w in ("duplicate", "unknown_or_stale", "invalid", "mismatch")}
+
+    async def rogue(msg: Any) -> None:
+        request: OrganRequestV1 = decode(msg.data, OrganRequestV1).data
+        if request.node != node:
+            return
+        good = FlowResultV1(node=node, beat=request.beat, organ="regen", replica="rogue", elapsed_ms=0.1,
+                            result=RegenResult(urgency=0.0, cost=0, issues=[], quarantined=[], improved=[],
+                                               reinvested_mb=0))
+        stale = good.model_copy(update={"beat": request.beat + 1000})
+        await asyncio.sleep(0.005)  # after the real regen organ answered
+        await msg.respond(encode(make_event(good, source="/rogue")))  # a second answer for the beat
+        await bus.nc.publish(msg.reply.rsplit(".", 2)[0] + f".{request.beat + 1000}.regen",
+                             encode(make_event(stale, source="/rogue")))  # a result for a beat never asked
+        await msg.respond(b'{"not": "an event"}')  # malformed
+        await bus.nc.publish(msg.reply, encode(make_event(good.model_copy(update={"node": "other"}), source="/r")))
+
+    sub = await bus.nc.subscribe(subjects.organ_request("regen"), cb=rogue)  # no queue group: sees every request
+    try:
+        await publish_metrics(bus, node, [0, 1, 2, 3])
+        async with organs(nats_url, tmp_path):
+            await run_arbiter(nats_url, node, beats=4, organ_deadline_ms=200)
+        await asyncio.sleep(0.2)
+    finally:
+        await sub.unsubscribe()
+    decisions = [e.data.beat for e in await node_events(bus, node, ("decision",))]
+    flows = [e.data for e in await node_events(bus, node, ("flow",))]
+    await bus.drain()
+    assert decisions == [0, 1, 2, 3]
+    assert sorted((f.beat, f.organ) for f in flows) == sorted((b, o) for b in range(4) for o in subjects.ORGANS)
+    assert ignored("invalid") >= before["invalid"] + 4
+    assert ignored("unknown_or_stale") >= before["unknown_or_stale"] + 4
+    assert ignored("mismatch") >= before["mismatch"] + 4
+    # the real organ or the rogue answered first; the other answer of each beat is a duplicate (or late)
+    assert ignored("duplicate") + ignored("late") >= before["duplicate"] + 4
+
+
+async def test_malformed_metrics_are_rejected_and_beats_continue(nats_url: str, tmp_path: Path, unique: str) -> None:
+    node = f"n{unique}"
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    await bus.ensure_streams()
+    before_payload, before_json, before_nan = rejected("payload"), rejected("not_json"), rejected("non_finite")
+    await publish_metrics(bus, node, [0])
+    good = json.loads(encode(make_event(metrics(node, 1, 2), source="/t")))
+    await bus.js.publish(subjects.metrics(node), b"\x00garbage")
+    await bus.js.publish(subjects.metrics(node), json.dumps({**good, "id": "m-bad", "data": {**good["data"], "anoms": -1}}).encode())
+    await bus.js.publish(subjects.metrics(node), encode(make_event(metrics(node, 2, 3), source="/t")).replace(b'"cpu_percent":40.0', b'"cpu_percent":NaN'))
+    await publish_metrics(bus, node, [4])
+    async with organs(nats_url, tmp_path):
+        await run_arbiter(nats_url, node, beats=2)
+    pulses = [e.data for e in await node_events(bus, node, ("beat",))]
+    await bus.drain()
+    assert [p.beat for p in pulses] == [0, 1]
+    assert rejected("payload") == before_payload + 1
+    assert rejected("not_json") == before_json + 1
+    assert rejected("non_finite") == before_nan + 1
