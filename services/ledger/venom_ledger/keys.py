@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -45,9 +44,3 @@ def load_signing_key(settings: LedgerSettings) -> Ed25519PrivateKey:
     )
     return key
 
-
-def ensure_private_file(path: Path) -> None:
-    """Refuse a key file others can read."""
-    mode = path.stat().st_mode & 0o077
-    if mode:
-        raise PermissionError(f"{path} is readable by others (mode {oct(path.stat().st_mode & 0o777)}); chmod 600 it")
