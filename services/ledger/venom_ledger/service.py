@@ -98,14 +98,17 @@ class LedgerService:
                     lm.WRITER.labels(self.chain).set(0)
                     async with self._write_lock:
                         acquired = await self.writer.try_acquire()
-                    if acquired:
+                    if not acquired:
+                        if not standby_logged:
+                            log.info("chain %s has another writer; standing by", self.chain)
+                            standby_logged = True
+                    else:
                         standby_logged = False
                         await self._become_writer()
-                        continue
-                    if not standby_logged:
-                        log.info("chain %s has another writer; standing by", self.chain)
-                        standby_logged = True
-                else:
+                if self.writer.holding and self._consumer is None:
+                    await self._start_consumer()
+                    continue
+                if self.writer.holding:
                     async with self._write_lock:
                         alive = await self.writer.ping()
                     if not alive:
@@ -121,13 +124,15 @@ class LedgerService:
                 await asyncio.wait_for(self._stopping.wait(), poll)
 
     async def _become_writer(self) -> None:
-        assert self._ctx is not None
         lm.WRITER.labels(self.chain).set(1)
         lm.TREE_SIZE.labels(self.chain).set(self.writer.head.tree_size)
         async with self._write_lock:
             self._last_checkpoint_size = await self.writer.last_checkpoint_size()
         if self.writer.head.tree_size > self._last_checkpoint_size:
             await self._checkpoint()
+
+    async def _start_consumer(self) -> None:
+        assert self._ctx is not None
         self._consumer = await self._ctx.bus.consume(
             stream=EVENTS.name,
             durable=DURABLE if self.chain == "main" else f"{DURABLE}-{self.chain}",
