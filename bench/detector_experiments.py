@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from venom_hardware_agent.detector import MetricConfig, TailSurpriseDetector, roc_auc
+from venom_hardware_agent.detector import MetricConfig, MetricState, TailSurpriseDetector, roc_auc
 from venom_hardware_agent.detector.nab import NabReport, StreamingDetector, evaluate_nab, iter_benchmark
 from venom_hardware_agent.detector.tail import RankedWindow
 
@@ -79,24 +79,15 @@ class RobustZ:
 
 
 class TailWindowCount:
-    """Tail-surprise levels summed over a uniform window of `window` samples instead of a decaying sum."""
+    """Value tail-surprise levels summed over a uniform window of `window` samples instead of a decaying sum."""
 
-    def __init__(self, window: int = 144, cfg: MetricConfig | None = None) -> None:
+    def __init__(self, window: int = 144) -> None:
         self.name = f"tail-surprise, uniform window={window}"
-        self.inner = TailSurpriseDetector(cfg or MetricConfig(half_life=1e-9))
+        self.state = MetricState(MetricConfig(shape_width=0))
         self.recent: deque[int] = deque(maxlen=window)
 
     def update(self, series: dict[str, float]) -> int:
-        state_level = 0
-        for metric, value in series.items():
-            st = self.inner._states.get(metric)
-            if st is None:
-                self.inner.update({metric: value})
-                continue
-            state_level += st.level(value)
-            st.window.push(value)
-            st.seen += 1
-        self.recent.append(state_level)
+        self.recent.append(self.state.levels(next(iter(series.values()))))
         return sum(self.recent)
 
 
@@ -105,7 +96,7 @@ class SeasonalTail:
     levels decayed as in the chosen detector."""
 
     def __init__(self, period: int = 288, cfg: MetricConfig | None = None) -> None:
-        self.cfg = cfg or MetricConfig()
+        self.cfg = cfg or MetricConfig(allowance=0.0)
         self.name = f"tail-surprise + seasonal difference (period={period})"
         self.period = period
         self.past: deque[float] = deque(maxlen=period)
@@ -134,6 +125,67 @@ class SeasonalTail:
         return int(self.memory)
 
 
+# --------------------------------------------------------------------------- isolation forest (bench only)
+
+
+def c_n(n):
+    return 2*(math.log(n-1)+0.5772156649)-2*(n-1)/n if n>2 else (1.0 if n==2 else 0.0)
+
+class IsoTree:
+    def __init__(self, X, rng, max_depth):
+        # array-based tree: nodes list of (feat, split, left, right, size)
+        self.nodes=[]; self._build(X, 0, rng, max_depth)
+    def _build(self, X, d, rng, md):
+        idx=len(self.nodes); self.nodes.append(None)
+        n=len(X)
+        if d>=md or n<=1:
+            self.nodes[idx]=(-1,0.0,-1,-1,n); return idx
+        lo=X.min(0); hi=X.max(0); cand=np.flatnonzero(hi>lo)
+        if cand.size==0:
+            self.nodes[idx]=(-1,0.0,-1,-1,n); return idx
+        f=int(rng.choice(cand)); sp=float(rng.uniform(lo[f],hi[f]))
+        m=X[:,f]<sp
+        l=self._build(X[m],d+1,rng,md); r=self._build(X[~m],d+1,rng,md)
+        self.nodes[idx]=(f,sp,l,r,n); return idx
+    def path(self, x):
+        i=0; d=0
+        while True:
+            f,sp,l,r,n=self.nodes[i]
+            if f<0: return d+c_n(n)
+            i = l if x[f]<sp else r; d+=1
+
+class StreamingIForest:
+    """Isolation forest over sliding windows of the last `w` values, refit every `refit` samples on the
+    last `history` windows (bounded: history x w floats + the trees). The IF score is then ranked
+    against the recent IF scores (tail surprise) and decayed like the chosen detector."""
+    name = "streaming isolation forest"
+    def __init__(self, w=12, history=1008, refit=288, trees=50, sub=256, thr=2.0, hl=144, seed=0):
+        self.w=w; self.buf=deque(maxlen=w); self.emb=deque(maxlen=history); self.refit=refit
+        self.trees=[]; self.ntrees=trees; self.sub=sub; self.rng=np.random.default_rng(seed)
+        self.scores=RankedWindow(history); self.thr=thr; self.dec=0.5**(1/hl); self.mem=0.0; self.n=0
+    def _fit(self):
+        X=np.array(self.emb); psi=min(self.sub,len(X)); md=int(math.ceil(math.log2(max(psi,2))))
+        self.trees=[IsoTree(X[self.rng.choice(len(X),psi,replace=False)],self.rng,md) for _ in range(self.ntrees)]
+        self.c=c_n(psi)
+    def update(self, series):
+        x=next(iter(series.values())); self.buf.append(x); self.n+=1
+        level=0
+        if len(self.buf)==self.w:
+            e=np.array(self.buf)
+            if self.trees:
+                h=np.mean([t.path(e) for t in self.trees]); s=2**(-h/self.c)
+                if len(self.scores)>=36:
+                    sur=self.scores.surprise(s,cap=8.0)
+                    # only unusually HIGH IF scores are anomalous
+                    n=len(self.scores)
+                    if sur>=self.thr and s>=self.scores._sorted[n//2]: level=int(sur-self.thr)+1
+                self.scores.push(s)
+            self.emb.append(e)
+            if len(self.emb)>=64 and (not self.trees or self.n%self.refit==0): self._fit()
+        self.mem=self.mem*self.dec+level
+        return int(self.mem)
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -157,9 +209,9 @@ def reactive_ceiling(root: Path) -> float:
 
 
 GRID = {
-    "history": (1008, 2016, 4032),
+    "history": (504, 1008, 2016),
     "threshold": (1.5, 2.0, 2.5),
-    "half_life": (36.0, 72.0, 144.0),
+    "half_life": (72.0, 144.0, 288.0),
 }
 
 
@@ -169,7 +221,7 @@ def grid_search(root: Path) -> tuple[list[dict[str, float]], np.ndarray, list[st
     table = []
     keys: list[str] = []
     for params in configs:
-        cfg = MetricConfig(**params)  # type: ignore[arg-type]  # allowance stays at its default
+        cfg = MetricConfig(**params)  # type: ignore[arg-type]  # the other settings stay at their defaults
         report = run(root, lambda cfg=cfg: TailSurpriseDetector(cfg))
         keys = [f.key for f in report.scored_files]
         table.append([f.auc for f in report.scored_files])
@@ -193,23 +245,41 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "nab")
     ap.add_argument("--skip-grid", action="store_true")
+    ap.add_argument("--slow", action="store_true", help="also run the streaming isolation forest (~80 s)")
     args = ap.parse_args()
     root: Path = args.data
 
+    value_only = {"shape_width": 0}
     methods: list[tuple[str, Callable[[], StreamingDetector]]] = [
         ("EWMA z-score, anoms = floor(z)", lambda: EwmaZ(0.01, 1)),
         ("EWMA z-score, floor(z) summed over 144 samples", lambda: EwmaZ(0.003, 144)),
         ("robust z (median/MAD of last 1000), levels crossed", lambda: RobustZ(1000, 1)),
         ("robust z (median/MAD of last 1000), levels summed over 144", lambda: RobustZ(1000, 144)),
         (
-            "tail surprise, sample's own level only",
-            lambda: TailSurpriseDetector(MetricConfig(half_life=1e-9, allowance=0.0)),
+            "value tail surprise, the sample's own level only",
+            lambda: TailSurpriseDetector(MetricConfig(half_life=1e-9, allowance=0.0, **value_only)),
         ),
-        ("tail surprise, levels summed over 144 samples", lambda: TailWindowCount(144)),
-        ("tail surprise + seasonal daily difference, decayed", lambda: SeasonalTail(288)),
-        ("tail surprise, decayed sum, no allowance", lambda: TailSurpriseDetector(MetricConfig(allowance=0.0))),
-        ("**tail surprise, decayed sum with allowance (chosen, defaults)**", TailSurpriseDetector),
+        ("value tail surprise, levels summed over 144 samples", lambda: TailWindowCount(144)),
+        (
+            "value tail surprise, decayed sum, no allowance",
+            lambda: TailSurpriseDetector(MetricConfig(allowance=0.0, **value_only)),
+        ),
+        (
+            "value tail surprise, decayed sum, allowance 0.03",
+            lambda: TailSurpriseDetector(MetricConfig(allowance=0.03, **value_only)),
+        ),
+        ("value + raw daily difference (echoes a spike a day later), no allowance", lambda: SeasonalTail(288)),
+        (
+            "value + shape + daily difference to median of day-ago samples, allowance 0.05",
+            lambda: TailSurpriseDetector(MetricConfig(season=288)),
+        ),
+        ("value + shape (width 6), allowance 0.05", lambda: TailSurpriseDetector(MetricConfig(shape_width=6))),
+        ("value + shape (width 24), allowance 0.05", lambda: TailSurpriseDetector(MetricConfig(shape_width=24))),
+        ("value + shape (width 12), no allowance", lambda: TailSurpriseDetector(MetricConfig(allowance=0.0))),
+        ("**value + shape (width 12), allowance 0.05 (chosen, defaults)**", TailSurpriseDetector),
     ]
+    if args.slow:
+        methods.append(("streaming isolation forest on 12-sample windows, ranked, decayed (slow)", StreamingIForest))
     print("| method | mean AUC (16 files) | seconds |")
     print("|---|---|---|")
     for label, factory in methods:

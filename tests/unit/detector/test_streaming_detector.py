@@ -28,43 +28,43 @@ def test_seam_name_and_integer_anoms() -> None:
     assert isinstance(out, int) and out == 0
 
 
-def test_quiet_series_gives_little_and_an_injected_spike_raises_anoms() -> None:
-    x = noisy_daily(1500)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_injected_spike_raises_anoms_which_then_fade(seed: int) -> None:
+    x = noisy_daily(1700, seed=seed)
     det = TailSurpriseDetector()
     before = run(det, x[:1200])
-    typical = float(np.median(before[600:]))
-    assert typical <= 1
-    previous = before[-1]
+    assert before[-1] <= 2
     spike = det.update({"cpu": 400.0})
-    assert spike >= previous + 4, (previous, spike)
-    # The memory keeps the event visible for a while after it (so following samples rank high), then fades.
-    after = run(det, x[1200:1700])
-    assert after[10] >= previous + 3
-    assert np.median(after[-100:]) <= typical + 1
+    assert spike >= 8, spike
+    # The memory keeps the event visible after it (the shape evidence adds while the spike is in the
+    # last 12 samples), so following samples rank above quiet ones; then it fades.
+    after = run(det, x[1201:1700])
+    assert after[10] >= 15
+    assert np.median(after[300:]) <= 2
 
 
-def test_level_shift_is_detected_then_absorbed() -> None:
-    x = noisy_daily(3500)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_level_shift_is_detected_then_absorbed(seed: int) -> None:
+    x = noisy_daily(3500, seed=seed)
     x[1500:] += 60.0  # sustained shift, far beyond the daily range
-    det = TailSurpriseDetector()
-    out = run(det, x)
-    quiet = out[1000:1500]
-    assert max(quiet) <= 6  # chance exceedances of Gaussian noise (about 2 % of samples) leave a small floor
-    assert max(out[1500:1520]) >= 3 * max(quiet) + 5
+    out = np.array(run(TailSurpriseDetector(), x))
+    assert out[1000:1500].mean() <= 1.5  # chance exceedances of noise leave a small, mostly-zero floor
+    assert out[1500:1520].max() >= 30
     # The history (1008 samples) absorbs the new level and the allowance drains the memory:
-    # anoms reaches 0 within 1000 samples and settles back to the pre-shift floor.
-    assert 0 in out[1500:2500]
-    assert np.mean(out[-500:]) <= np.mean(quiet) + 1.0
+    # anoms is back to 0 within 800 samples and mostly 0 afterwards.
+    assert (out[1500:2300] == 0).any()
+    assert (out[2500:] == 0).mean() >= 0.5
 
 
-def test_step_on_a_steady_metric_returns_to_zero() -> None:
-    rng = np.random.default_rng(2)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_step_on_a_steady_metric_returns_to_zero(seed: int) -> None:
+    rng = np.random.default_rng(seed)
     x = np.r_[np.full(1200, 20.0), np.full(2000, 70.0)] + rng.uniform(-0.5, 0.5, 3200)
-    out = run(TailSurpriseDetector(), x)
-    floor = max(out[1000:1200])  # chance exceedances: the tail test fires on ~2 % of any stationary series
-    assert max(out[1200:1210]) >= floor + 5
-    assert 0 in out[1200:1900]  # absorbed within 700 samples
-    assert max(out[-500:]) <= floor and out[-500:].count(0) >= 250
+    out = np.array(run(TailSurpriseDetector(), x))
+    assert out[1000:1200].max() <= 3
+    assert out[1200:1210].max() >= 30
+    assert (out[1200:2000] == 0).any()
+    assert (out[-500:] == 0).mean() >= 0.5 and out[-500:].max() <= 8
 
 
 def test_no_look_ahead() -> None:
@@ -78,17 +78,18 @@ def test_no_look_ahead() -> None:
 
 
 def test_memory_is_bounded() -> None:
-    cfg = MetricConfig(history=200, warmup=20)
+    cfg = MetricConfig(history=200, warmup=20, shape_width=8, season=50)
     det = TailSurpriseDetector(cfg)
     rng = np.random.default_rng(3)
     sizes = []
     for i in range(3000):
         det.update({"a": float(rng.normal()), "b": float(rng.exponential())})
-        if i in (500, 2999):
+        if i in (1000, 2999):
             sizes.append(det.state_size())
-    assert sizes == [400, 400]
+    # per metric: values 200 + seasonal changes 200 + lag 50 + shape ring 200 x 8 + distances 200
+    assert sizes == [2 * (200 + 200 + 50 + 200 * 8 + 200)] * 2
     st = det._states["a"]
-    assert len(st.window._fifo) == len(st.window._sorted) == 200
+    assert len(st.values._fifo) == len(st.values._sorted) == 200
 
 
 def test_ranked_window_keeps_the_last_values_sorted() -> None:
@@ -143,6 +144,8 @@ def test_metric_count_is_bounded() -> None:
 
 def test_config_is_validated() -> None:
     with pytest.raises(ValidationError, match="warmup"):
-        MetricConfig(history=20, warmup=30)
+        MetricConfig(history=64, warmup=100)
+    with pytest.raises(ValidationError, match="shape_width"):
+        MetricConfig(shape_width=1)
     with pytest.raises(ValidationError):
         MetricConfig(half_life=0)

@@ -31,6 +31,12 @@ class RankedWindow:
             oldest = self._fifo.popleft()
             del self._sorted[bisect.bisect_left(self._sorted, oldest)]
 
+    def median(self) -> float:
+        n = len(self._sorted)
+        if n == 0:
+            raise ValueError("median of an empty window")
+        return self._sorted[n // 2]
+
     def surprise(self, value: float, *, cap: float) -> float:
         """-log10 of the smaller tail probability of ``value`` among the stored values, plus a bonus
         growing with how far beyond the seen range it lies; 0 for an empty window; at most ``cap``."""
