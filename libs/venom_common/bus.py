@@ -240,7 +240,9 @@ class Bus:
                     return
             m.EVENTS_CONSUMED.labels(label).inc()
 
-        return await self.nc.subscribe(subject, queue=queue, cb=_on_msg)
+        sub = await self.nc.subscribe(subject, queue=queue, cb=_on_msg)
+        await self.nc.flush()  # the server has the subscription when this returns: nothing published after is missed
+        return sub
 
     async def consume(
         self,
@@ -355,27 +357,30 @@ class Consumer:
             return
         tr = self.bus._tracer
         if self.batch_handler is not None:
-            first = valid[0][1]
-            links = [trace.Link(trace.get_current_span(extract_context(msg.headers)).get_span_context())
-                     for _, msg in valid]
-            with tr.start_as_current_span(
-                f"consume batch {self.name}",
-                context=extract_context(first.headers),
-                kind=SpanKind.CONSUMER,
-                links=links,
-            ) as span:
-                span.set_attribute("messaging.batch.message_count", len(valid))
-                try:
-                    await self.batch_handler([event for event, _ in valid])
-                except Exception:
-                    m.HANDLER_ERRORS.labels(self.name).inc()
-                    log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))
-                    for _, msg in valid:
-                        await _quiet(msg.nak(delay=1.0))
-                    timer.__exit__(None, None, None)
-                    return
+            # One span per event, each a child of the span that published it (so a beat's trace shows
+            # where each of its events was handled, e.g. appended to the ledger), all covering the batch.
+            per_event = [
+                tr.start_span(f"{self.name} {m.kind_of(msg.subject)}", context=extract_context(msg.headers),
+                              kind=SpanKind.CONSUMER,
+                              attributes={"messaging.message.id": event.id, "messaging.batch.message_count": len(valid)})
+                for event, msg in valid
+            ]
+            try:
+                await self.batch_handler([event for event, _ in valid])
+            except Exception as exc:
+                m.HANDLER_ERRORS.labels(self.name).inc()
+                log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))
+                for span in per_event:
+                    span.record_exception(exc)
+                    span.end()
+                for _, msg in valid:
+                    await _quiet(msg.nak(delay=1.0))
+                timer.__exit__(None, None, None)
+                return
             for _, msg in valid:
                 await _quiet(msg.ack())
+            for span in per_event:
+                span.end()
             m.EVENTS_CONSUMED.labels(self.name).inc(len(valid))
             self.handled += len(valid)
         else:

@@ -51,6 +51,7 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
         await bus.nc.publish(msg.reply, encode(make_event(good.model_copy(update={"node": "other"}), source="/r")))
 
     sub = await bus.nc.subscribe(subjects.organ_request("regen"), cb=rogue)  # no queue group: sees every request
+    await bus.nc.flush()
     try:
         await publish_metrics(bus, node, [0, 1, 2, 3])
         async with organs(nats_url, tmp_path):

@@ -87,6 +87,7 @@ async def test_published_message_carries_msg_id_and_traceparent(bus: Bus, nc: An
         setup_tracing("test", "test", None)
     node = f"n{unique}"
     sub = await nc.subscribe(subjects.command(node, "inject"))
+    await nc.flush()  # the subscription reaches the server before the other connection publishes
     event = inject(node, 1)
     await bus.publish(subjects.command(node, "inject"), event)
     msg = await sub.next_msg(timeout=5)

@@ -72,6 +72,7 @@ async def running_agent(
 
     subs = [await nc.subscribe(subjects.metrics(node), cb=on_metrics),
             await nc.subscribe(subjects.hardware(node), cb=on_profile)]
+    await nc.flush()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(agent, settings, stop=stop))
     try:
@@ -150,6 +151,7 @@ async def test_overruns_skip_ticks_without_drift(nc: NatsClient, nats_url: str, 
         got.append(decode(msg.data, MetricsV1).data)
 
     sub = await nc.subscribe(subjects.metrics(node), cb=on_metrics)
+    await nc.flush()
     stop = asyncio.Event()
     task = asyncio.create_task(serve(agent, settings, stop=stop))
     try:
