@@ -185,12 +185,14 @@ class EmbeddedPostgres(_Child):
     SYSTEM_USER = "pgserver"  # the same unprivileged user pgserver creates when run as root
 
     def __init__(self, data_dir: Path, port: int | None = None, host: str = LOCALHOST,
-                 database: str = "venom") -> None:
+                 database: str = "venom", settings: dict[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.pgdata = self.data_dir / "pgdata"
         self.host = host
         self.port = port or free_port(host)
         self.database = database
+        #: extra server settings (``-c name=value``), e.g. {"track_commit_timestamp": "on"}
+        self.settings = dict(settings or {})
         self.log_path = self.data_dir / "postgres.log"
         self.bin = postgres_bin_dir()
         self.user: str | None = None
@@ -257,7 +259,8 @@ class EmbeddedPostgres(_Child):
         socket_arg = str(socket_dir) if len(str(socket_dir / f".s.PGSQL.{self.port}")) <= 100 else ""
         self._spawn(
             [str(self.bin / "postgres"), "-D", str(self.pgdata), "-h", self.host, "-p", str(self.port),
-             "-k", socket_arg, "-c", "fsync=on", "-c", "max_connections=200"],
+             "-k", socket_arg, "-c", "fsync=on", "-c", "max_connections=200",
+             *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}"))],
             user=self.user,
         )
         wait_for_port(self.port, self.host, timeout, self.proc)

@@ -1,0 +1,230 @@
+"""``venom bench beats``: the beat pipeline end to end, every service its own process.
+
+What it starts (in a temporary directory unless VENOM_NATS_URL / VENOM_DATABASE_URL are set):
+nats-server with JetStream, PostgreSQL with ``track_commit_timestamp = on`` (so each ledger row's
+commit time is known exactly), the ledger, the four organs, and one arbiter per node beating at
+``rate`` beats/s for ``duration`` seconds. Then it reads back:
+
+* ``decision_ms``: pulse start → the decision event received by a subscriber in this process;
+* ``committed_ms``: pulse start → the commit of the last of the beat's 7 ledger entries
+  (``pg_xact_commit_timestamp``);
+* ``beats_lost``: beats that should have happened (rate × duration × nodes) but are not wholly in the
+  ledger (a beat the arbiter could not start in time is lost too);
+* raw baselines measured in the same run on the same servers: a nats-py request/reply round trip
+  between two processes' worth of connections, and pipelined JetStream publishes (7 per beat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from venom_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return round(ordered[k], 3)
+
+
+def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+async def _wait_ready(port: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=1) as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"a service on port {port} did not become ready in {timeout:.0f}s")
+
+
+async def _raw_baselines(nats_url: str, samples: int = 2000) -> dict[str, float | None]:
+    """nats-py alone on the same server: request/reply latency and pipelined JetStream publish rate."""
+    import nats
+
+    responder = await nats.connect(nats_url)
+    requester = await nats.connect(nats_url)
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(msg.data)
+
+    await responder.subscribe("bench.raw.echo", cb=echo)
+    await responder.flush()
+    payload = b"x" * 600
+    rtts = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        await requester.request("bench.raw.echo", payload, timeout=5)
+        rtts.append((time.perf_counter() - t) * 1000)
+    js = requester.jetstream()
+    await js.add_stream(name="BENCH_RAW", subjects=["bench.raw.js"], storage="file")
+    n = 7 * 1000
+    t = time.perf_counter()
+    futures = [await js.publish_async("bench.raw.js", payload) for _ in range(n)]
+    await asyncio.gather(*futures)
+    js_rate = n / (time.perf_counter() - t)
+    await js.delete_stream("BENCH_RAW")
+    await responder.drain()
+    await requester.drain()
+    return {"raw_request_reply_ms_p50": _pct(rtts, 50), "raw_request_reply_ms_p99": _pct(rtts, 99),
+            "raw_js_publish_per_s": round(js_rate)}
+
+
+async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: bool = False) -> dict[str, Any]:
+    if rate <= 0 or duration <= 0 or nodes < 1:
+        raise ValueError("rate and duration must be > 0 and nodes ≥ 1")
+    work = Path(tempfile.mkdtemp(prefix="venom-bench-beats-"))
+    nats_server = pg = None
+    nats_url = os.environ.get("VENOM_NATS_URL")
+    db_url = os.environ.get("VENOM_DATABASE_URL")
+    if not nats_url:
+        nats_server = EmbeddedNats(work / "nats").start()
+        nats_url = nats_server.url
+    if not db_url:
+        pg = EmbeddedPostgres(work / "pg", settings={"track_commit_timestamp": "on"}).start()
+        db_url = pg.url
+    chain = f"bench{int(time.time())}"
+    base = {**os.environ, "VENOM_NATS_URL": nats_url, "VENOM_DATABASE_URL": db_url, "VENOM_LOG_JSON": "false",
+            "VENOM_LOG_LEVEL": "WARNING", "VENOM_MODEL_DIR": str(work / "models")}
+    procs: list[subprocess.Popen[bytes]] = []
+    received: dict[tuple[str, int], float] = {}
+    try:
+        baselines = await _raw_baselines(nats_url)
+        ports = {"ledger": free_port()}
+        procs.append(_spawn("venom_ledger", {**base, "VENOM_PORT": str(ports["ledger"]), "VENOM_LEDGER_CHAIN": chain,
+                                             "VENOM_LEDGER_STATE_DIR": str(work / "ledger")}, work / "ledger.log"))
+        for organ in ("regen", "balance", "entropy", "optimize"):
+            ports[organ] = free_port()
+            procs.append(_spawn("venom_organs", {**base, "VENOM_ORGAN": organ, "VENOM_PORT": str(ports[organ])},
+                                work / f"{organ}.log"))
+        for port in ports.values():
+            await _wait_ready(port)
+
+        import nats
+
+        from venom_common.events import decode
+
+        listener = await nats.connect(nats_url)
+
+        async def on_decision(msg: Any) -> None:
+            now = time.time()
+            event = decode(msg.data)
+            received[(event.data.node, event.data.beat)] = (now - event.time.timestamp()) * 1000
+
+        await listener.subscribe("venom.decision.*", cb=on_decision)
+        await listener.flush()
+        beats_per_node = int(rate * duration)
+        node_ids = [f"bench-{i}" for i in range(nodes)]
+        arbiters = []
+        for node in node_ids:
+            port = free_port()
+            arbiters.append(_spawn("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(port),
+                                                     "VENOM_PERIOD_S": str(1.0 / rate),
+                                                     "VENOM_BEATS": str(beats_per_node)}, work / f"arbiter-{node}.log"))
+            ports[f"arbiter-{node}"] = port
+        procs.extend(arbiters)
+        for node in node_ids:
+            await _wait_ready(ports[f"arbiter-{node}"])
+        started = time.monotonic()
+        # the arbiters stop by themselves after their beats; give them the duration plus slack
+        deadline = started + duration * 3 + 30
+        expected = beats_per_node * nodes
+        while time.monotonic() < deadline and len(received) < expected:
+            await asyncio.sleep(0.2)
+        # then wait for the ledger to catch up (its consumer lag drains)
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://"))
+        want_entries = expected * 7
+        last_count, stable_since = -1, time.monotonic()
+        while time.monotonic() < deadline + 60:
+            count = await conn.fetchval("select count(*) from ledger_entries where chain = $1 and idx > 0", chain)
+            if count >= want_entries:
+                break
+            if count != last_count:
+                last_count, stable_since = count, time.monotonic()
+            elif time.monotonic() - stable_since > 10:
+                break
+            await asyncio.sleep(0.2)
+        rows = await conn.fetch(
+            "select data, pg_xact_commit_timestamp(xmin) as committed from ledger_entries "
+            "where chain = $1 and idx > 0", chain)
+        await conn.close()
+        await listener.drain()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if pg is not None:
+            pg.stop()
+        if nats_server is not None:
+            nats_server.stop()
+    per_beat: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        event = json.loads(row["data"])
+        data = event.get("data", {})
+        key = (data.get("node"), data.get("beat"))
+        slot = per_beat.setdefault(key, {"count": 0, "committed": None, "pulse": None})
+        slot["count"] += 1
+        committed = row["committed"].timestamp() if row["committed"] else None
+        if committed is not None:
+            slot["committed"] = max(slot["committed"] or 0.0, committed)
+        if event.get("type") == "venom.beat.v1":
+            slot["pulse"] = datetime.fromisoformat(data["started_at"]).timestamp()
+    complete = {k: v for k, v in per_beat.items() if v["count"] == 7 and v["pulse"] is not None}
+    committed_ms = [(v["committed"] - v["pulse"]) * 1000 for v in complete.values() if v["committed"]]
+    pulses = sorted(v["pulse"] for v in complete.values())
+    span_s = (pulses[-1] - pulses[0]) if len(pulses) > 1 else duration
+    decision_ms = list(received.values())
+    result = {
+        "target_rate": rate * nodes,
+        "nodes": nodes,
+        "duration_s": duration,
+        "achieved_rate": round(len(complete) / span_s, 1) if span_s > 0 else None,
+        "beats_expected": expected,
+        "beats_ledgered": len(complete),
+        "beats_lost": expected - len(complete),
+        "decision_ms_p50": _pct(decision_ms, 50),
+        "decision_ms_p99": _pct(decision_ms, 99),
+        "committed_ms_p50": _pct(committed_ms, 50),
+        "committed_ms_p99": _pct(committed_ms, 99),
+        "committed_ms_mean": round(statistics.fmean(committed_ms), 3) if committed_ms else None,
+        "ledger_entries": len(rows),
+        **baselines,
+        "cpu_count": os.cpu_count(),
+    }
+    if not keep:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        result["work_dir"] = str(work)
+    return result
