@@ -13,7 +13,7 @@ from venom_ledger.domain import merkle
 from venom_ledger.domain.chain import genesis_entry
 from venom_ledger.domain.checkpoint import parse_private_key
 from venom_ledger.ledger import Ledger
-from venom_ledger.store import ChainWriter, LedgerStore, NotTheWriter, Record
+from venom_ledger.store import ChainTruncated, ChainWriter, LedgerStore, NotTheWriter, Record
 
 pytestmark = pytest.mark.integration
 
@@ -146,6 +146,10 @@ async def test_a_truncated_tail_is_found_against_the_last_checkpoint(ledger):
     report = await ledger.verify_chain()
     assert report.fault is not None and (report.fault.index, report.fault.reason) == (10, "truncated")
     assert "13" in report.fault.detail
+    # ... and no writer extends the truncated chain.
+    await ledger.writer.release()
+    with pytest.raises(ChainTruncated):
+        await ledger.writer.try_acquire()
 
 
 async def test_a_rewritten_and_rehashed_chain_fails_the_signed_root(ledger):

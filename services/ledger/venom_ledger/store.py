@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, tuple_
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from venom_common.canonical import canonical_dumps
@@ -42,6 +42,11 @@ class NotTheWriter(RuntimeError):
 
 class EntryNotFound(LookupError):
     pass
+
+
+class ChainTruncated(RuntimeError):
+    """The stored chain is shorter than its last signed checkpoint: entries were removed. The writer
+    refuses to extend it; run ``venom ledger verify`` and restore the database from a backup."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +276,13 @@ class ChainWriter:
             select(e.c.idx, e.c.hash).where(e.c.chain == self.chain).order_by(e.c.idx.desc()).limit(1)
         )).first()
         head = Head(0, "0" * 64) if row is None else Head(row.idx + 1, row.hash)
+        c = db.checkpoints
+        signed_size = (await self._conn.execute(
+            select(func.max(c.c.tree_size)).where(c.c.chain == self.chain))).scalar_one_or_none() or 0
+        if head.tree_size < signed_size:
+            raise ChainTruncated(f"chain {self.chain!r} has {head.tree_size} entries but a signed checkpoint covers "
+                                 f"{signed_size}: entries were removed; the writer will not extend it (run venom ledger "
+                                 "verify, restore from a backup)")
         found = await read_nodes(self._conn, self.chain, merkle.Frontier.keys_for_size(head.tree_size))
         await self._conn.commit()
         self._frontier = merkle.Frontier.load(head.tree_size, merkle.source_from(found))
