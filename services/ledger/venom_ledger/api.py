@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
-from starlette.requests import Request
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.requests import Request
 
 from venom_ledger.domain import merkle
 from venom_ledger.domain.checkpoint import key_id_of
@@ -143,5 +144,7 @@ def mount_read_api(app: FastAPI, ledger: Ledger) -> None:
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OSError)
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
     async def _db_down(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": f"the ledger database is not reachable: {type(exc).__name__}"}, status_code=503)
