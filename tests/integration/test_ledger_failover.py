@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -108,6 +109,9 @@ async def test_postgres_restart_mid_stream_loses_nothing(bus, nats_url, unique, 
             await wait_until(lambda: len(published) > 50, what="events flowing")
             await asyncio.to_thread(pg.stop)
             await wait_until(lambda: not run.service.ready(), what="writer notices the database is gone")
+            async with httpx.AsyncClient(base_url=run.url, timeout=10) as http:
+                assert (await http.get("/readyz")).status_code == 503
+                assert (await http.get("/ledger/head")).status_code == 503
             await wait_until(lambda: len(published) > 120, what="events published while the database is down")
             pg = await asyncio.to_thread(EmbeddedPostgres(tmp_path / "pg", port=pg.port).start)
             await publisher
