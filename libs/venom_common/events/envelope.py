@@ -73,6 +73,18 @@ class _RawEnvelope(BaseModel):
     data: dict[str, Any]
 
 
+_ENVELOPE_CLASSES: dict[type[Payload], type[Envelope[Any]]] = {}
+
+
+def envelope_class(payload_cls: type[Payload]) -> type[Envelope[Any]]:
+    """``Envelope[payload_cls]``, built once per payload type (parametrising a pydantic generic
+    on every event costs more than validating the event)."""
+    cls = _ENVELOPE_CLASSES.get(payload_cls)
+    if cls is None:
+        cls = _ENVELOPE_CLASSES[payload_cls] = Envelope[payload_cls]  # type: ignore[valid-type]
+    return cls
+
+
 def make_event(
     payload: P,
     *,
@@ -83,12 +95,16 @@ def make_event(
     traceparent: str | None = None,
 ) -> Envelope[P]:
     """Wrap ``payload`` in a new envelope with a fresh UUIDv7 id."""
-    return Envelope[type(payload)](  # type: ignore[misc]
+    # The payload is a validated model already and the other attributes are set here, so the
+    # envelope is constructed without a second validation pass (it is on every event's path).
+    return envelope_class(type(payload)).model_construct(
+        specversion="1.0",
         id=event_id or new_event_id(),
         source=source,
         type=payload.EVENT_TYPE,
         time=time or datetime.now(UTC),
         subject=subject,
+        datacontenttype="application/json",
         traceparent=traceparent,
         data=payload,
     )
@@ -131,7 +147,7 @@ def decode(raw: bytes | str, expected: type[P] | tuple[type[Payload], ...] | Non
         data = payload_cls.model_validate(env.data)
     except ValidationError as exc:
         raise InvalidEvent("payload", f"{env.type}: {_summarise(exc)}") from exc
-    return Envelope[payload_cls](  # type: ignore[valid-type]
+    return envelope_class(payload_cls)(
         id=env.id,
         source=env.source,
         type=env.type,

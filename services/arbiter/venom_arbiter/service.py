@@ -210,6 +210,9 @@ class ArbiterService:
         await done
 
     async def _on_reply(self, msg: Msg) -> None:
+        if not msg.data and msg.headers and msg.headers.get("Status") == "503":
+            self._no_responders(msg.subject)
+            return
         try:
             event = decode(msg.data, FlowResultV1)
         except InvalidEvent as exc:
@@ -233,6 +236,20 @@ class ArbiterService:
             RESULTS_IGNORED.labels("duplicate").inc()
             return
         future.set_result(flow)
+
+    def _no_responders(self, subject: str) -> None:
+        """NATS says no replica of an organ listens: record the error now rather than at the deadline."""
+        try:
+            beat_text, organ = subject.rsplit(".", 2)[-2:]
+            key = (int(beat_text), organ)
+        except ValueError:
+            RESULTS_IGNORED.labels("mismatch").inc()
+            return
+        future = self._pending.get(key)
+        if future is not None and not future.done():
+            ORGAN_ERRORS.labels(organ, "no_responders").inc()
+            future.set_result(FlowResultV1(node=self.node, beat=key[0], organ=organ, replica=None,  # type: ignore[arg-type]
+                                           elapsed_ms=0.0, result=OrganError(error=f"no {organ} organ is running")))
 
     # --- the pulse -----------------------------------------------------------------------------
 
