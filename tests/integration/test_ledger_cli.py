@@ -16,7 +16,7 @@ from venom_common.events import subjects
 from venom_common.settings import VenomSettings
 from venom_ledger.domain.checkpoint import parse_private_key, public_key_raw
 
-from .ledger_helpers import ledger_settings, pulse_event, running_ledger, wait_until
+from .test_ledger_helpers import ledger_settings, pulse_event, running_ledger, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from venom_ledger.db import make_engine
 from venom_ledger.ledger import Ledger
 from venom_ledger.store import LedgerStore
 
-from .ledger_helpers import ledger_settings, pulse_event, running_ledger, wait_until
+from .test_ledger_helpers import ledger_settings, pulse_event, running_ledger, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from venom_common.settings import VenomSettings
 from venom_ledger.domain.checkpoint import verify_signature
 from venom_ledger.domain.export import checkpoint_from_json
 
-from .ledger_helpers import pulse_event, ledger_settings, running_ledger, wait_until
+from .test_ledger_helpers import pulse_event, ledger_settings, running_ledger, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the ledger integration tests: run a LedgerService in-process, make events."""
+"""Helpers shared by the ledger integration tests (no tests here): run a LedgerService in-process, make events."""
 
 from __future__ import annotations
 
