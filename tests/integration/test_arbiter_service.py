@@ -67,7 +67,7 @@ async def test_missing_organ_is_an_error_result_and_the_beat_completes(bus: Bus,
         await run_arbiter(nats_url, node, beats=2, organ_deadline_ms=100)
     flows = [e.data for e in await node_events(bus, node, ("flow",))]
     entropy = [f for f in flows if f.organ == "entropy"]
-    assert len(entropy) == 2 and all(f.result.kind == "error" and "no answer" in f.result.error for f in entropy)
+    assert len(entropy) == 2 and all(f.result.kind == "error" and "no entropy organ" in f.result.error for f in entropy)
     decisions = [e.data for e in await node_events(bus, node, ("decision",))]
     assert [d.beat for d in decisions] == [0, 1]
     assert decisions[0].evidence["failed_organs"] == "entropy"
