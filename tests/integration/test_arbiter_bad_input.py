@@ -90,3 +90,35 @@ async def test_malformed_metrics_are_rejected_and_beats_continue(nats_url: str, 
     assert rejected("payload") == before_payload + 1
     assert rejected("not_json") == before_json + 1
     assert rejected("non_finite") == before_nan + 1
+
+
+async def test_late_organ_is_an_error_result_and_its_late_answer_is_ignored(nats_url: str, tmp_path: Path,
+                                                                           unique: str) -> None:
+    node = f"n{unique}"
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    await bus.ensure_streams()
+    late_before = ignored("late") + ignored("unknown_or_stale")
+
+    async def slow_entropy(msg: Any) -> None:
+        request: OrganRequestV1 = decode(msg.data, OrganRequestV1).data
+        await asyncio.sleep(0.3)  # past the 100 ms deadline
+        flow = FlowResultV1(node=request.node, beat=request.beat, organ="entropy", replica="slow", elapsed_ms=300,
+                            result=RegenResult(urgency=0, cost=0, issues=[], quarantined=[], improved=[],
+                                               reinvested_mb=0))
+        await msg.respond(encode(make_event(flow, source="/slow")))
+
+    sub = await bus.nc.subscribe(subjects.organ_request("entropy"), queue="organ-entropy", cb=slow_entropy)
+    await bus.nc.flush()
+    try:
+        await publish_metrics(bus, node, [0, 0])
+        async with organs(nats_url, tmp_path, which=("regen", "balance", "optimize")):
+            await run_arbiter(nats_url, node, beats=2, organ_deadline_ms=100)
+        await asyncio.sleep(0.5)
+    finally:
+        await sub.unsubscribe()
+    flows = [e.data for e in await node_events(bus, node, ("flow",))]
+    await bus.drain()
+    entropy = [f for f in flows if f.organ == "entropy"]
+    assert [f.result.kind for f in entropy] == ["error", "error"]
+    assert all("no answer within 100 ms" in f.result.error for f in entropy)
+    assert ignored("late") + ignored("unknown_or_stale") >= late_before + 2
