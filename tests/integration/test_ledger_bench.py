@@ -1,0 +1,30 @@
+"""`venom bench ledger` runs end to end on a small chain (figures are not asserted: no timing in tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from venom_cli.main import app
+
+pytestmark = pytest.mark.integration
+
+FIGURES = ("append_per_s", "raw_insert_per_s", "verify_per_s", "raw_hash_per_s", "proof_ms_p50", "proof_ms_p99",
+           "append_vs_raw_insert", "verify_vs_raw_hash")
+
+
+@pytest.mark.parametrize("direct", [False, True])
+def test_bench_ledger_prints_every_figure(nats_url, postgres_url, monkeypatch, direct):
+    monkeypatch.setenv("VENOM_NATS_URL", nats_url)
+    monkeypatch.setenv("VENOM_DATABASE_URL", postgres_url)
+    args = ["ledger", "--entries", "40", "--batch", "16", "--proofs", "20", "--json"] + (["--direct"] if direct else [])
+    result = CliRunner().invoke(app, ["bench", *args])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["verified_ok"] is True and figures["tree_size"] == 41
+    assert all(figures[k] > 0 for k in FIGURES)
+    assert figures["path"] == ("store" if direct else "service")
+    assert figures["servers"] == {"nats": "external", "postgres": "external"}
+    assert ("bus_consume_noop_per_s" in figures) is not direct
