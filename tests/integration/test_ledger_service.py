@@ -14,6 +14,7 @@ from venom_common.bus import Bus
 from venom_common.events import decode, encode, subjects
 from venom_common.events.payloads import CheckpointV1
 from venom_common.settings import VenomSettings
+from venom_ledger.domain import merkle
 from venom_ledger.domain.checkpoint import verify_signature
 from venom_ledger.domain.export import checkpoint_from_json
 
@@ -78,6 +79,21 @@ async def test_events_are_recorded_once_checkpointed_and_served(bus, nc, nats_ur
             got = (await http.get(f"/ledger/events/{events[5].id}")).json()
             assert got["index"] == entry.index + 5
             assert (await http.get("/ledger/verify")).json()["ok"] is True
+            size = head["tree_size"]
+            inc = (await http.get(f"/ledger/proof/inclusion/{entry.index}", params={"size": size})).json()
+            assert merkle.verify_inclusion(merkle.leaf_hash(bytes.fromhex(entry.hash)), entry.index, size,
+                                           [bytes.fromhex(h) for h in inc["proof"]], bytes.fromhex(head["root_hash"]))
+            first_cp = min(c.tree_size for c in checkpoints)
+            cons = (await http.get("/ledger/proof/consistency", params={"first": first_cp, "second": size})).json()
+            assert merkle.verify_consistency(first_cp, size, bytes.fromhex(cons["first_root"]),
+                                             bytes.fromhex(head["root_hash"]), [bytes.fromhex(h) for h in cons["proof"]])
+            signed_first = next(c for c in checkpoints if c.tree_size == first_cp)
+            assert cons["first_root"] == signed_first.root_hash  # the published checkpoint is a prefix of today's tree
+            page = (await http.get("/ledger/entries", params={"start": entry.index, "limit": 5})).json()["entries"]
+            assert [e["index"] for e in page] == list(range(entry.index, entry.index + 5))
+            manifest = (await http.get("/ledger/manifest")).json()
+            assert manifest["hash_algorithm"] == "SHA3-256" and manifest["public_key"] == key["public_key"]
+            assert (await http.get("/ledger/entries", params={"limit": 5000})).status_code == 422
             assert (await http.get("/ledger/entries/999999999")).status_code == 404
             assert (await http.get("/ledger/proof/inclusion/5", params={"size": 3})).status_code == 400
             assert (await http.get("/readyz")).status_code == 200
