@@ -9,10 +9,11 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from venom_hardware_agent.detector import TailSurpriseDetector
-from venom_hardware_agent.detector.nab import evaluate_nab
+from venom_hardware_agent.detector import TailSurpriseDetector, roc_auc
+from venom_hardware_agent.detector.nab import NabReport, evaluate_nab
 
 NAB = Path(os.environ.get("VENOM_NAB_DIR", Path(__file__).resolve().parents[3].parent / "shared" / "data" / "nab"))
 
@@ -23,19 +24,25 @@ pytestmark = pytest.mark.skipif(
 
 # Documented figure (docs/DETECTOR.md): mean per-file ROC AUC of the default detector, streaming.
 # The goal is 0.80; it is not reached (see the doc for why), so this guards the measured figure.
-DOCUMENTED_MEAN_AUC = 0.745
+DOCUMENTED_MEAN_AUC = 0.769
 
 
-def test_default_detector_reaches_the_documented_mean_auc() -> None:
-    report = evaluate_nab(NAB, TailSurpriseDetector)
+@pytest.fixture(scope="module")
+def report() -> NabReport:
+    return evaluate_nab(NAB, TailSurpriseDetector, keep_rows=True)
+
+
+def test_default_detector_reaches_the_documented_mean_auc(report: NabReport) -> None:
     assert len(report.files) == 17
     assert len(report.scored_files) == 16  # ec2_cpu_utilization_c6585a has no labelled window
     assert report.mean_auc >= DOCUMENTED_MEAN_AUC - 0.005
+    assert report.category_auc() == {"realAWSCloudwatch": pytest.approx(report.mean_auc)}
     assert report.skipped_rows == 22  # the repeated 03:00 timestamps of two files (DST change)
 
 
-def test_threat_score_of_the_entropy_model_ranks_like_anoms() -> None:
-    # F-ML-1: threat = sigmoid(w * anoms + b), w > 0 -> same AUC as anoms.
-    plain = evaluate_nab(NAB, TailSurpriseDetector)
-    threat = evaluate_nab(NAB, TailSurpriseDetector, threat_fn=lambda n: 1 / (1 + math.exp(-0.12 * n)))
-    assert threat.mean_auc == pytest.approx(plain.mean_auc)
+def test_threat_score_of_the_entropy_model_ranks_like_anoms(report: NabReport) -> None:
+    # F-ML-1: threat = sigmoid(w * anoms + b), w > 0 -> the same per-file AUC as anoms.
+    for f in report.scored_files:
+        threat = np.array([1 / (1 + math.exp(-0.12 * r.anoms)) for r in f.scored])
+        labels = np.array([r.label for r in f.scored])
+        assert roc_auc(threat, labels) == pytest.approx(f.auc)

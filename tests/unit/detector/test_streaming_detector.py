@@ -149,3 +149,34 @@ def test_config_is_validated() -> None:
         MetricConfig(shape_width=1)
     with pytest.raises(ValidationError):
         MetricConfig(half_life=0)
+
+
+def test_window_discord_finds_a_new_shape_among_repetitions() -> None:
+    from venom_hardware_agent.detector.shape import WindowDiscord
+
+    wd = WindowDiscord(width=4, capacity=100, min_neighbours=8)
+    pattern = [0.0, 1.0, 0.0, -1.0]
+    distances = [wd.push(pattern[i % 4]) for i in range(60)]
+    assert distances[:14] == [None] * 14  # 4 to fill the first window, then 8 past windows beyond the 4 overlapping
+    assert max(d for d in distances[14:] if d is not None) == pytest.approx(0.0)
+    d = wd.push(5.0)  # a window never seen
+    assert d is not None and d > 4.0
+    assert len(wd) == 61 - 3
+
+
+def test_config_for_another_interval_keeps_durations_and_bounds_memory() -> None:
+    every_minute = MetricConfig.for_interval(60.0)
+    assert every_minute.history == 5040 and every_minute.half_life == pytest.approx(720.0)
+    every_second = MetricConfig.for_interval(1.0)
+    assert every_second.history == 20_160  # clamped
+    assert MetricConfig.for_interval(300.0) == MetricConfig()
+
+
+def test_detector_by_name() -> None:
+    from venom_hardware_agent.detector import UnknownDetector, detector_by_name, detector_names
+
+    assert detector_names() == ["tail-surprise"]
+    assert detector_by_name("tail-surprise").default == MetricConfig()
+    assert detector_by_name("tail-surprise", interval_s=60.0).default.history == 5040
+    with pytest.raises(UnknownDetector, match="known: tail-surprise"):
+        detector_by_name("zscore")
