@@ -112,6 +112,7 @@ def test_evaluate_scores_each_file_and_category(tmp_path: Path) -> None:
     rows = by_key["cat1/a.csv"].scored
     assert len(rows) == 40 and rows[10].anoms == 2 and rows[10].label and not rows[0].label
     assert rows[10].timestamp == T0 + timedelta(minutes=50) and rows[10].value == 100.0
+    assert rows[10].line == 12  # header is line 1
 
 
 def test_threat_function_is_applied_to_anoms(tmp_path: Path) -> None:

@@ -64,6 +64,7 @@ class Series:
 
 @dataclass(frozen=True)
 class ScoredRow:
+    line: int  # source line in the CSV (skipped lines are listed in FileResult.skipped)
     timestamp: datetime
     value: float
     anoms: int
@@ -247,7 +248,9 @@ def score_series(
         score = float(threat_fn(anoms)) if threat_fn is not None else float(anoms)
         scores[i] = score
         if keep_rows:
-            scored.append(ScoredRow(series.timestamps[i], float(value), anoms, score, bool(labels[i])))
+            scored.append(
+                ScoredRow(series.lines[i], series.timestamps[i], float(value), anoms, score, bool(labels[i]))
+            )
     positives = int(labels.sum())
     auc = roc_auc(scores, labels) if 0 < positives < len(labels) else None
     return FileResult(series.key, len(labels), positives, auc, series.skipped, series.gaps, scored)
@@ -265,7 +268,8 @@ def evaluate_nab(
     """Score a fresh detector per file over a NAB-layout directory (root holds data/ and labels/).
 
     ``threat_fn`` maps anoms to the threat score (the entropy model); without it the score is anoms.
-    With ``keep_rows`` every FileResult carries its (timestamp, value, anoms, score, label) rows.
+    With ``keep_rows`` every FileResult carries its (line, timestamp, value, anoms, score, label) rows;
+    together with ``FileResult.skipped`` they account for every data line of the file.
     ``on_file`` is called after each file (a progress bar hook).
     """
     files: list[FileResult] = []
