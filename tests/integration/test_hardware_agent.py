@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+from datetime import datetime, timedelta
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -284,3 +286,36 @@ async def test_consumers_can_read_the_stream_back(nc: NatsClient, nats_url: str,
         stored.append(decode(msg.data, MetricsV1).data)
     await sub.unsubscribe()
     assert stored == run.metrics
+
+
+async def test_default_detector_counts_anomalies_in_a_replay(nc: NatsClient, nats_url: str, tmp_path: Path) -> None:
+    """F-ML-3 wired: the agent runs the tail-surprise detector by default; a spike after a quiet stretch
+    raises anoms, sized to the file's own 5-minute step."""
+    rows = ["timestamp,value"]
+    start = datetime(2024, 1, 1)
+    values = [10.0 + (i % 7) * 0.1 for i in range(300)] + [95.0] * 5 + [10.0] * 5
+    for i, v in enumerate(values):
+        rows.append(f"{(start + timedelta(minutes=5 * i)).strftime('%Y-%m-%d %H:%M:%S')},{v}")
+    path = tmp_path / "spike.csv"
+    path.write_text("\n".join(rows) + "\n")
+    settings = HardwareAgentSettings(nats_url=nats_url, node_id=f"det{os.getpid()}", port=free_port(),
+                                     interval_s=0.01, replay_file=path)
+    agent = HardwareAgent(settings)
+    got: list[MetricsV1] = []
+
+    async def on_metrics(msg: Any) -> None:
+        got.append(decode(msg.data, MetricsV1).data)
+
+    sub = await nc.subscribe(subjects.metrics(settings.node_id), cb=on_metrics)
+    await nc.flush()
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(agent, settings, stop=stop))
+    try:
+        await wait_for(lambda: len(got) >= len(values), 60)
+    finally:
+        stop.set()
+        await task
+        await sub.unsubscribe()
+    assert all(m.detector == "tail-surprise" for m in got)
+    quiet = max(m.anoms for m in got[200:300])
+    assert max(m.anoms for m in got[300:306]) > quiet

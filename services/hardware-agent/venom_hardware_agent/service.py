@@ -144,6 +144,13 @@ class HardwareAgent:
             log.info("replay loaded: %s", report.summary())
         elif self._sampler is None:
             self._sampler = await asyncio.to_thread(PsutilSampler, s.disk_path)
+        if self.detector is None and s.detector:
+            # F-ML-3: the detector's windows are durations; a replay's samples are the file's step apart.
+            from venom_hardware_agent.detector.registry import detector_by_name
+
+            step = self.replay.report.step_s if self.replay is not None else s.interval_s
+            self.detector = detector_by_name(s.detector, interval_s=step)
+            log.info("anomaly detector %s on %s-second samples", self.detector.name, step)
         await self.publish_profile()  # F-HW-1: at start
         self._request_sub = await ctx.bus.nc.subscribe(subjects.hardware_request(self.node),
                                                        cb=self._on_profile_request)

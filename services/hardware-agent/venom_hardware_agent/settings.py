@@ -38,4 +38,5 @@ class HardwareAgentSettings(VenomSettings):
     )
     replay_gap_factor: float = Field(1.5, gt=1.0, description="a step longer than factor × expected step is a gap")
     # --- anomaly detector (F-ML-3), wired by the detector package ---
-    detector: str | None = Field(None, description="anomaly detector to run on each sample's series")
+    detector: str | None = Field(
+        "tail-surprise", description="anomaly detector run on each sample's series (F-ML-3); empty: none")

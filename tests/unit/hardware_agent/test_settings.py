@@ -13,7 +13,7 @@ from venom_hardware_agent.settings import HardwareAgentSettings
 def test_defaults() -> None:
     s = HardwareAgentSettings(node_id="n1")
     assert (s.port, s.interval_s, s.bind_host) == (9101, 1.0, "127.0.0.1")
-    assert s.replay_file is None and s.replay_bad_rows == "error" and s.detector is None
+    assert s.replay_file is None and s.replay_bad_rows == "error" and s.detector == "tail-surprise"
 
 
 def test_interval_floor_is_10_ms() -> None:
