@@ -44,7 +44,7 @@ def event_record(event: Envelope[Any]) -> Record:
 class VerifyReport:
     ok: bool
     chain: str
-    tree_size: int  # entries read
+    tree_size: int  # entries in the chain (its highest index + 1) when verification started
     verified: int  # entries verified before the first fault
     checkpoints_checked: int
     root_hash: str | None
@@ -128,13 +128,14 @@ class Ledger:
         entry, a Merkle root that differs from a signed checkpoint, or a tail cut off below the last
         signed checkpoint."""
         checkpoints = {cp.head.tree_size: cp for cp in await self.store.checkpoints()}
+        stored_size = (await self.store.head()).tree_size
         genesis_hash = genesis_entry(self.chain).hash
         frontier = merkle.Frontier()
         expected, previous = 0, ZERO_HASH
         checked = 0
 
         def report(fault: ChainFault | None) -> VerifyReport:
-            return VerifyReport(fault is None, self.chain, frontier.size, frontier.size, checked,
+            return VerifyReport(fault is None, self.chain, max(stored_size, frontier.size), frontier.size, checked,
                                 frontier.root().hex() if frontier.size else None, fault)
 
         async for rows in self.store.stream_rows(page=page):
