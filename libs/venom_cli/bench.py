@@ -1,6 +1,7 @@
 """``venom bench …``: measured figures, each next to its raw baseline from the same run.
 
     venom bench ledger --entries N [--json]     the ledger (docs/BENCHMARKS.md, "Ledger")
+    venom bench beats --rate R --duration S     the beat pipeline (docs/BENCHMARKS.md, "Beats")
 """
 
 from __future__ import annotations
@@ -42,4 +43,30 @@ def ledger(
     for key in ("append_per_s", "raw_insert_per_s", "append_vs_raw_insert", "verify_per_s", "raw_hash_per_s",
                 "verify_vs_raw_hash", "proof_ms_p50", "proof_ms_p99"):
         table.add_row(key, str(result[key]))
+    console.print(table)
+
+
+@bench_app.command()
+def beats(
+    rate: Annotated[float, typer.Option("--rate", min=0.1, max=100_000, help="beats per second per node")] = 100.0,
+    duration: Annotated[float, typer.Option("--duration", min=0.5, max=3600, help="seconds of beating")] = 10.0,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=64, help="arbiters, one per node")] = 1,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the work directory (logs)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """The beat pipeline end to end, every service its own process: pulse → decision and pulse → committed
+    latency, achieved rate and beats lost, beside raw nats-py baselines from the same run."""
+    import asyncio
+
+    from venom_cli.bench_beats import bench_beats
+
+    result = asyncio.run(bench_beats(rate, duration, nodes, keep=keep))
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"beats: {rate:g}/s × {nodes} node(s) for {duration:g} s")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, str(value))
     console.print(table)

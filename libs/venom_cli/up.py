@@ -297,7 +297,11 @@ class Up:
     async def start_services(self) -> None:
         assert self.state.nats is not None and self.state.postgres is not None
         self.specs = self.plan_services()
-        env = {**os.environ, "VENOM_NATS_URL": self.state.nats.url, "VENOM_DATABASE_URL": self.state.postgres.url}
+        data = self.opts.data_dir
+        # Local state of the services lives in the data dir too, unless the environment says otherwise:
+        # the ledger's signing key and the entropy model's versions.
+        env = {"VENOM_LEDGER_STATE_DIR": str(data / "ledger"), "VENOM_MODEL_DIR": str(data / "models" / "entropy"),
+               **os.environ, "VENOM_NATS_URL": self.state.nats.url, "VENOM_DATABASE_URL": self.state.postgres.url}
         self.supervisor = Supervisor(self.specs, self.sink, env=env, backoff=self.opts.backoff,
                                      grace_s=self.opts.grace_s, on_change=self.save)
         for spec in self.specs:
