@@ -5,7 +5,7 @@ import pytest
 from venom_common.events.payloads import GenomeView, OrganFeatures
 from venom_organs.domain.balance import run_balance
 from venom_organs.domain.entropy import EntropyMemory, run_entropy
-from venom_organs.domain.entropy_model import ModelParams, ThreatScorer, train
+from venom_organs.domain.entropy_model import ModelParams, ThreatScorer, evaluate_auc, train
 from venom_organs.domain.optimize import run_optimize
 from venom_organs.domain.regen import run_regen
 
@@ -103,3 +103,14 @@ def test_optimize() -> None:
     assert r.distribution == {"REGEN": 25, "BALANCE": 35, "ENTROPY": 20, "OPTIMIZE": 20}
     assert run_optimize(OrganFeatures(theta=0.1), G).distribution["REGEN"] == 40
     assert run_optimize(OrganFeatures(theta=0.8), G).distribution["OPTIMIZE"] == 35
+
+
+def test_evaluation_by_roc_auc() -> None:
+    x = [0, 1, 0, 2, 1, 0, 7, 9, 8, 1]
+    y = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+    model, _ = train(x, y, epochs=300)
+    params = ModelParams("v1", model.weight, model.bias)
+    # positives 7, 9, 8, 1 against negatives 0, 1, 0, 2, 1, 0: 3 positives beat all 6, the "1" beats 3 and ties 2
+    assert evaluate_auc(params, x, y) == pytest.approx((3 * 6 + 3 + 0.5 * 2) / 24)
+    inverted = ModelParams("bad", -model.weight, model.bias)
+    assert evaluate_auc(inverted, x, y) == pytest.approx(1 - (3 * 6 + 3 + 0.5 * 2) / 24)

@@ -3,7 +3,7 @@
 The agent's seam: ``detector.update({metric: value}) -> anoms`` and ``detector.name``.
 """
 
-from .auc import AucUndefined, roc_auc
+from venom_common.evaluation import AucUndefined, roc_auc
 from .config import MetricConfig
 from .registry import UnknownDetector, detector_by_name, detector_names
 from .streaming import MetricState, TailSurpriseDetector, TooManyMetrics

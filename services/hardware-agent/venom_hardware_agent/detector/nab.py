@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from .auc import AucUndefined, roc_auc
+from venom_common.evaluation import AucUndefined, roc_auc
 
 LABELS_FILE = Path("labels") / "combined_windows.json"
 # An interval longer than this many times the file's median interval is reported as a gap.

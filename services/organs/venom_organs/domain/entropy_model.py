@@ -117,3 +117,15 @@ def train(
             progress(epoch)
     w_std, b_std = model.weight, model.bias
     return EntropyModel(w_std / std, b_std - w_std * mean / std), losses
+
+
+def evaluate_auc(params: ModelParams, total_anoms: list[float], labels: list[int], ml_weight: float = 0.12) -> float:
+    """F-ML-2: ROC AUC of the threat score of ``params`` against the labels (1 = anomalous).
+
+    Raises ``venom_common.evaluation.AucUndefined`` when the labels hold one class only.
+    """
+    from venom_common.evaluation import roc_auc
+
+    scorer = ThreatScorer(params)
+    scores = [scorer.score(x, ml_weight) for x in total_anoms]
+    return roc_auc(scores, [bool(y) for y in labels])

@@ -1,4 +1,4 @@
-"""ROC AUC by ranks (Mann-Whitney U), ties averaged — F-ML-2 evaluation, no scikit-learn."""
+"""ROC AUC by ranks (Mann-Whitney U), ties averaged — the one evaluation of scores against labels (F-ML-2, F-ML-3)."""
 
 from __future__ import annotations
 
