@@ -327,18 +327,31 @@ class Consumer:
             self.bus._consumers.remove(self)
 
     async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                msgs = await self.sub.fetch(self.batch, timeout=self.fetch_timeout_s)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
-                log.warning("fetch on %s failed: %s", self.name, exc)
-                await asyncio.sleep(0.5)
-                continue
-            await self._handle(msgs)
+        # Batch mode pipelines one batch deep: the next fetch from NATS overlaps the handling (e.g. the
+        # database commit) of the previous batch; batches are still handled and acknowledged in order.
+        # Per-event handlers stay strictly sequential.
+        in_flight: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await self.sub.fetch(self.batch, timeout=self.fetch_timeout_s)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
+                    log.warning("fetch on %s failed: %s", self.name, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                if self.batch_handler is None:
+                    await self._handle(msgs)
+                    continue
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.create_task(self._handle(msgs))
+        finally:
+            if in_flight is not None and not in_flight.done():
+                await asyncio.shield(in_flight)
 
     async def _handle(self, msgs: list[Msg]) -> None:
         timer = m.HANDLE_SECONDS.labels(self.name).time()

@@ -131,31 +131,27 @@ def decode(raw: bytes | str, expected: type[P] | tuple[type[Payload], ...] | Non
         raise InvalidEvent("not_json", f"payload is not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise InvalidEvent("envelope", f"an event is a JSON object, got {type(obj).__name__}")
-    try:
-        env = _RawEnvelope.model_validate(obj)
-    except ValidationError as exc:
-        raise InvalidEvent("envelope", _summarise(exc)) from exc
-    payload_cls = PAYLOAD_TYPES.get(env.type)
+    type_name = obj.get("type")
+    payload_cls = PAYLOAD_TYPES.get(type_name) if isinstance(type_name, str) else None
     if payload_cls is None:
-        raise InvalidEvent("unknown_type", f"unknown event type {env.type!r}; known: {sorted(PAYLOAD_TYPES)}")
+        try:  # say what is wrong with the envelope itself before blaming the type
+            _RawEnvelope.model_validate(obj)
+        except ValidationError as exc:
+            raise InvalidEvent("envelope", _summarise(exc)) from exc
+        raise InvalidEvent("unknown_type", f"unknown event type {type_name!r}; known: {sorted(PAYLOAD_TYPES)}")
     if expected is not None:
         allowed = expected if isinstance(expected, tuple) else (expected,)
         if payload_cls not in allowed:
             names = ", ".join(c.EVENT_TYPE for c in allowed)
-            raise InvalidEvent("unexpected_type", f"got {env.type!r} where {names} was expected")
+            raise InvalidEvent("unexpected_type", f"got {type_name!r} where {names} was expected")
+    # One validation pass over envelope and payload together (this is on every consumer's path).
     try:
-        data = payload_cls.model_validate(env.data)
+        return envelope_class(payload_cls).model_validate(obj)
     except ValidationError as exc:
-        raise InvalidEvent("payload", f"{env.type}: {_summarise(exc)}") from exc
-    return envelope_class(payload_cls)(
-        id=env.id,
-        source=env.source,
-        type=env.type,
-        time=env.time,
-        subject=env.subject,
-        traceparent=env.traceparent,
-        data=data,
-    )
+        in_payload = all(err["loc"] and err["loc"][0] == "data" for err in exc.errors())
+        if in_payload:
+            raise InvalidEvent("payload", f"{type_name}: {_summarise(exc)}") from exc
+        raise InvalidEvent("envelope", _summarise(exc)) from exc
 
 
 def _summarise(exc: ValidationError) -> str:
