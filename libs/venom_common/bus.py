@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -161,7 +162,7 @@ class Bus:
     # --- publishing ----------------------------------------------------------------------------
 
     def _headers(self, event: Envelope[Any]) -> dict[str, str]:
-        headers: dict[str, str] = {"Nats-Msg-Id": event.id, "Ce-Type": event.type}
+        headers: dict[str, str] = {"Nats-Msg-Id": event.id}
         inject_headers(headers)
         return headers
 
@@ -281,11 +282,84 @@ class Bus:
             max_ack_pending=max_ack_pending if max_ack_pending is not None else max(batch * 4, 1000),
         )
         await self.js.add_consumer(stream, config)
-        sub = await self.js.pull_subscribe_bind(durable, stream=stream)
+        sub = _PullFeed(self.nc, stream, durable)
+        await sub.start()
         consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch, on_invalid=on_invalid)
         consumer.start()
         self._consumers.append(consumer)
         return consumer
+
+
+class _PullFeed:
+    """Pull requests for one durable consumer, answered into one callback subscription.
+
+    nats-py's ``PullSubscription.fetch`` waits for every message with its own timeout task, which
+    costs more than handling the message; here deliveries land in a buffer from one subscription
+    callback. A fetch takes what is buffered; else asks for what is available now (``no_wait``);
+    else waits (``expires``) until something arrives. Messages of an answered request that arrive
+    after a fetch returned stay buffered, in order, for the next one.
+    """
+
+    def __init__(self, nc: NatsClient, stream: str, durable: str) -> None:
+        self.nc = nc
+        self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self._buffer: list[Msg] = []
+        self._arrived = asyncio.Event()
+        self._request_over = asyncio.Event()
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+        await self.nc.flush()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if not msg.data and msg.headers and msg.headers.get("Status"):
+            if msg.headers["Status"] != "100":  # 404 no messages, 408 expired, 409 …: the request is over
+                self._request_over.set()
+            return
+        self._buffer.append(msg)
+        self._arrived.set()
+
+    def _take(self, batch: int) -> list[Msg]:
+        taken, self._buffer = self._buffer[:batch], self._buffer[batch:]
+        if not self._buffer:
+            self._arrived.clear()
+        return taken
+
+    async def _ask(self, request: dict[str, Any]) -> None:
+        self._request_over.clear()
+        await self.nc.publish(self.subject, json.dumps(request).encode(), reply=self.inbox)
+
+    async def fetch(self, batch: int, timeout: float) -> list[Msg]:
+        if self._buffer:
+            return self._take(batch)
+        await self._ask({"batch": batch, "no_wait": True})
+        await _first_of(self._request_over, self._arrived, timeout)
+        if self._buffer:
+            await asyncio.sleep(0)  # let the rest of the burst land
+            return self._take(batch)
+        await self._ask({"batch": batch, "expires": int(timeout * 1e9)})
+        await _first_of(self._request_over, self._arrived, timeout + 0.5)
+        if not self._buffer:
+            raise nats.errors.TimeoutError
+        await asyncio.sleep(0)
+        return self._take(batch)
+
+    async def unsubscribe(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
+    if a.is_set() or b.is_set():
+        return
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 def _reject(consumer: str, exc: InvalidEvent) -> None:
@@ -298,7 +372,7 @@ class Consumer:
     """A running durable pull consumer (see :meth:`Bus.consume`)."""
 
     bus: Bus
-    sub: JetStreamContext.PullSubscription
+    sub: _PullFeed
     name: str
     handler: Handler | None
     batch_handler: BatchHandler | None

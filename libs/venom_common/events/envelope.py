@@ -13,6 +13,7 @@ span was active. ``encode`` and ``decode`` are the only way in and out.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -118,11 +119,35 @@ def encode(event: Envelope[Any]) -> bytes:
     return event.model_dump_json(exclude=skip).encode("utf-8")
 
 
+_TYPE_ATTR = re.compile(rb'"type"\s*:\s*"([A-Za-z0-9_.-]{1,128})"')
+
+
 def decode(raw: bytes | str, expected: type[P] | tuple[type[Payload], ...] | None = None) -> Envelope[Any]:
     """Parse and validate one event. Raises :class:`InvalidEvent` with the reason.
 
     ``expected`` restricts the payload type(s) a consumer accepts.
+
+    Fast path (every consumer's hot path): guess the type from the bytes, then parse and validate
+    envelope and payload in one pass of pydantic's JSON parser; the guess is confirmed against the
+    validated ``type``. Anything else — no guess, a wrong guess, a failure, a NaN or Infinity
+    anywhere — takes the careful path below, which names the reason.
     """
+    data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    if b"NaN" not in data and b"Infinity" not in data:
+        match = _TYPE_ATTR.search(data)
+        cls = PAYLOAD_TYPES.get(match.group(1).decode()) if match else None
+        if cls is not None and (expected is None or cls in (expected if isinstance(expected, tuple) else (expected,))):
+            try:
+                env = envelope_class(cls).model_validate_json(data)
+            except ValidationError:
+                pass
+            else:
+                if env.type == cls.EVENT_TYPE:
+                    return env
+    return _decode_carefully(data, expected)
+
+
+def _decode_carefully(raw: bytes, expected: type[P] | tuple[type[Payload], ...] | None) -> Envelope[Any]:
     try:
         obj = strict_loads(raw)
     except NonFiniteNumber as exc:
