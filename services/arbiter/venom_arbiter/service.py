@@ -118,6 +118,8 @@ class ArbiterService:
         self._metrics_queue: asyncio.Queue[tuple[Envelope[Any], asyncio.Future[None]]] = asyncio.Queue()
         self._resume_pulse: tuple[str, datetime] | None = None
         self._metrics_in_flight: set[str] = set()
+        self._stopping = False
+        self._wake = asyncio.Event()  # interrupts the wait between beats at stop
         self._tracer = tracer("venom.arbiter")
         self._ready = False
 
@@ -156,11 +158,18 @@ class ArbiterService:
                  self.t_lambda_s, self.period_s, self.settings.drive)
 
     async def stop(self) -> None:
+        """Graceful: the beat in flight completes (all its events stored), then the pulse stops."""
         self._ready = False
+        self._stopping = True
         if self._loop_task is not None:
-            self._loop_task.cancel()  # cancellation lands between beats or in a wait, never mid-commit
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop_task), self.settings.shutdown_grace_s / 2)
+            except (TimeoutError, asyncio.CancelledError):
+                # A beat that cannot be stored in time is re-run with the same ids at the next start.
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop_task
         for consumer in self._consumers:
             await consumer.stop()
         for sub in self._subs:
@@ -255,9 +264,16 @@ class ArbiterService:
 
     async def _run(self) -> None:
         next_at = time.monotonic()
-        while self.settings.beats < 0 or self.beats_done < self.settings.beats:
+        while (self.settings.beats < 0 or self.beats_done < self.settings.beats) and not self._stopping:
             if self.settings.drive == "metrics":
-                event, done = await self._metrics_queue.get()
+                got = asyncio.ensure_future(self._metrics_queue.get())
+                woke = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({got, woke}, return_when=asyncio.FIRST_COMPLETED)
+                woke.cancel()
+                if not got.done():
+                    got.cancel()
+                    break
+                event, done = got.result()
                 self.latest, self.latest_id = event.data, event.id
                 await self._beat_until_stored(metrics_id=event.id)
                 self._metrics_in_flight.discard(event.id)
@@ -265,7 +281,10 @@ class ArbiterService:
             else:
                 delay = next_at - time.monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                    if self._stopping:
+                        break
                 await self._beat_until_stored(metrics_id=None)
                 next_at += self.period_s
                 behind = time.monotonic() - next_at
