@@ -62,3 +62,19 @@ async def nc(nats_url: str) -> AsyncIterator[object]:
         yield client
     finally:
         await client.drain()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def span_exporter() -> Iterator[object]:
+    """Spans of in-process services, recorded for the whole session (cleared by tests that read them).
+
+    Set up first, so that this process's one tracer provider records spans (without an exporter
+    the services record none)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from venom_common.telemetry.tracing import setup_tracing
+
+    exporter = InMemorySpanExporter()
+    setup_tracing("test", "test", None, extra_processors=[SimpleSpanProcessor(exporter)])
+    yield exporter

@@ -78,13 +78,6 @@ async def test_same_event_id_is_stored_once(bus: Bus, unique: str) -> None:
 
 
 async def test_published_message_carries_msg_id_and_traceparent(bus: Bus, nc: Any, unique: str) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        from venom_common.telemetry.tracing import setup_tracing
-
-        setup_tracing("test", "test", None)
     node = f"n{unique}"
     sub = await nc.subscribe(subjects.command(node, "inject"))
     await nc.flush()  # the subscription reaches the server before the other connection publishes

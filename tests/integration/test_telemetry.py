@@ -6,8 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from venom_common.bus import Bus
@@ -21,16 +19,9 @@ from venom_common.telemetry.tracing import setup_tracing, tracer
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def spans() -> InMemorySpanExporter:
-    provider = setup_tracing("test", "test", None)
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
-
-
-async def test_consume_span_is_child_of_publish_trace(nats_url: str, unique: str, spans: InMemorySpanExporter) -> None:
+async def test_consume_span_is_child_of_publish_trace(nats_url: str, unique: str, span_exporter: InMemorySpanExporter) -> None:
+    spans = span_exporter
+    spans.clear()
     bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
     await bus.ensure_streams()
     node = f"n{unique}"

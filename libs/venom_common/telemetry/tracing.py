@@ -1,9 +1,9 @@
 """OpenTelemetry tracing (F-PLAT-4).
 
 A service calls :func:`setup_tracing` once. With an OTLP endpoint configured
-(``VENOM_OTLP_ENDPOINT``, e.g. Jaeger's ``http://127.0.0.1:4318``) spans are
-exported over OTLP/HTTP in batches; without one, spans are still created (the
-trace context still travels in NATS headers) but go nowhere.
+(``VENOM_OTLP_ENDPOINT``, e.g. Jaeger's ``http://127.0.0.1:4318``) every span is
+recorded and exported over OTLP/HTTP in batches; without one, spans are not
+recorded (sampler off) but trace ids are still made and carried in NATS headers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _provider: TracerProvider | None = None
@@ -29,8 +29,12 @@ def setup_tracing(
     global _provider
     if _provider is not None:
         return _provider
+    exporting = bool(otlp_endpoint) or bool(extra_processors)
+    # With nowhere to send spans, record none (ALWAYS_OFF): the trace context is still created and
+    # carried in every message's traceparent header, at a fraction of the cost of recorded spans.
     provider = TracerProvider(
-        resource=Resource.create({"service.name": f"venom-{service}", "service.namespace": "venom", "host.name": node})
+        resource=Resource.create({"service.name": f"venom-{service}", "service.namespace": "venom", "host.name": node}),
+        sampler=sampling.ParentBased(sampling.ALWAYS_ON) if exporting else sampling.ALWAYS_OFF,
     )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
