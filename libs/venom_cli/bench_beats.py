@@ -147,7 +147,26 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         procs.extend(arbiters)
         for node in node_ids:
             await _wait_ready(ports[f"arbiter-{node}"])
+        import psutil
+
+        def cpu_s(pid: int | None) -> float:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                return t.user + t.system
+            except (psutil.Error, TypeError):
+                return 0.0
+
+        groups = {"arbiter": [p.pid for p in arbiters], "organs": [p.pid for p in procs[1:5]],
+                  "ledger": [procs[0].pid], "nats-server": [nats_server.pid if nats_server else None],
+                  "postgres": [pg.pid if pg else None]}
+        pg_children = (lambda: [c.pid for c in psutil.Process(pg.pid).children()] if pg and pg.pid else [])
+        cpu_before = {g: sum(cpu_s(pid) for pid in pids) for g, pids in groups.items()}
+        pg_before = {pid: cpu_s(pid) for pid in pg_children()}
         await asyncio.sleep(duration)
+        cpu_after = {g: sum(cpu_s(pid) for pid in pids) for g, pids in groups.items()}
+        pg_after = {pid: cpu_s(pid) for pid in pg_children()}
+        cpu_used = {g: cpu_after[g] - cpu_before[g] for g in groups}
+        cpu_used["postgres"] += sum(pg_after[pid] - pg_before.get(pid, 0.0) for pid in pg_after)
         # Stop the arbiters (each finishes its in-flight beat), then count the pulses JetStream stored:
         # every one of them must end up wholly in the ledger.
         for proc in arbiters:
@@ -228,6 +247,9 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         "committed_ms_p99": _pct(committed_ms, 99),
         "committed_ms_mean": round(statistics.fmean(committed_ms), 3) if committed_ms else None,
         "ledger_entries": len(rows),
+        # CPU time each part spent during the beating window, per beat completed in it (where the time goes).
+        "cpu_ms_per_beat": {g: round(v * 1000 / max(len(complete), 1), 3) for g, v in cpu_used.items()},
+        "cpu_busy_fraction_of_machine": round(sum(cpu_used.values()) / (duration * (os.cpu_count() or 1)), 3),
         **baselines,
         "cpu_count": os.cpu_count(),
     }

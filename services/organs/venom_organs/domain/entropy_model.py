@@ -57,6 +57,10 @@ class ThreatScorer:
     """Serves one model version. The seed version follows the genome's ml_weight."""
 
     def __init__(self, params: ModelParams | None = None) -> None:
+        # A 1×1 linear layer gains nothing from intra-op threads, and idle OpenMP threads spin on
+        # the CPU after every call: one thread serves it.
+        if torch.get_num_threads() != 1:
+            torch.set_num_threads(1)
         self.params = params or ModelParams(SEED_VERSION, 0.12, 0.0)
         self.model = EntropyModel(self.params.weight, self.params.bias).eval()
         self._input = torch.zeros(1, 1)
