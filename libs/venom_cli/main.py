@@ -21,6 +21,7 @@ from rich.text import Text
 
 from venom_cli.bench import bench_app
 from venom_cli.ledger_cmd import ledger_app
+from venom_cli.ml_cmd import eval_app, train_command
 from venom_cli.render import component_table
 
 app = typer.Typer(name="venom", help="VENOM: run and inspect the system on this machine.", no_args_is_help=True,
@@ -176,6 +177,8 @@ def run(
 app.add_typer(events_app, name="events")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
+app.add_typer(eval_app, name="eval")
+app.command("train")(train_command)
 
 
 if __name__ == "__main__":
