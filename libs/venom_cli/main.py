@@ -137,6 +137,8 @@ def run(
     period: Annotated[float | None, typer.Option("--period", help="beat period in seconds (default: the T_Λ cadence)")] = None,
     replay: Annotated[Path | None, typer.Option("--replay", help="play a recorded CSV (NAB timestamp,value or columns) in lockstep", dir_okay=False)] = None,
     replay_metric: Annotated[str, typer.Option("--replay-metric", help="name of a NAB file's value column, e.g. cpu_percent")] = "value",
+    bad_rows: Annotated[str, typer.Option("--bad-rows", help="replay: skip bad rows (counted) or error (naming the line)")] = "skip",
+    labels: Annotated[Path | None, typer.Option("--labels", help="replay: NAB combined_windows.json (default: found beside the file's data dir)")] = None,
     mesh: Annotated[bool, typer.Option("--mesh", help="also run mesh discovery for this run")] = False,
     mesh_port: Annotated[int, typer.Option("--mesh-port", help="mesh discovery UDP port")] = 9000,
     node: Annotated[str | None, typer.Option("--node", help="node id of this run (default: run-<random>)")] = None,
@@ -157,7 +159,11 @@ def run(
             err_console.print("--mesh needs the mesh-discovery service, which is not installed yet")
             raise typer.Exit(2)
     options = RunOptions(beats=beats, k_flows=k_flows, p_nodes=p_nodes, t_threshold_s=t_threshold, period_s=period,
-                         replay=replay, replay_metric=replay_metric, node=node, data_dir=_abs(data_dir), keep_up=keep_up)
+                         replay=replay, replay_metric=replay_metric, node=node, data_dir=_abs(data_dir), keep_up=keep_up,
+                         replay_bad_rows=bad_rows, labels=labels)
+    if bad_rows not in ("skip", "error"):
+        err_console.print("--bad-rows is skip or error")
+        raise typer.Exit(2)
     out = err_console if json_out else console
     try:
         summary = asyncio.run(run_beats(options, out))

@@ -42,6 +42,8 @@ class RunOptions:
     replay: Path | None = None
     replay_metric: str = "value"
     replay_interval_s: float = 0.01
+    replay_bad_rows: str = "skip"
+    labels: Path | None = None
     node: str | None = None
     data_dir: Path = Path(".venom")
     ledger_timeout_s: float = 120.0
@@ -72,7 +74,9 @@ class RunSummary:
     merkle_root: str | None
     verify_detail: str | None = None
     replay: str | None = None
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: With --replay on a labelled file: how ALERT / QUARANTINE decisions fall against the labelled windows.
+    windows: dict[str, Any] | None = None
+    replay_rows_skipped: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -157,8 +161,10 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
             head_before = await _ledger_head(client, ledger_url)
             beats = options.beats
             agent = None
+            table = None
             if options.replay is not None:
-                agent, rows = await _start_replay_agent(options, nats_url, node, stop, tasks)
+                agent, table = await _start_replay_agent(options, nats_url, node, stop, tasks)
+                rows = len(table.rows)
                 beats = rows if beats < 0 else min(beats, rows)
             settings = ArbiterSettings(
                 nats_url=nats_url, node_id=node, port=free_port(), k_flows=options.k_flows, p_nodes=options.p_nodes,
@@ -169,6 +175,7 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
             )
             arbiter = ArbiterService(settings)
             arbiter.stored_event_ids = []
+            arbiter.beat_log = []
             tasks.append(asyncio.create_task(serve(arbiter, settings, stop=stop)))
             console.print(f"[bold]venom run[/]: node {node}, {'until stopped' if beats < 0 else f'{beats} beats'}, "
                           f"T_Λ {arbiter.t_lambda_s:.6f} s, NATS {nats_url}")
@@ -195,6 +202,8 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
             chain_verified=bool(verify.get("ok")), chain_size=int(head["tree_size"]),
             merkle_root=head.get("root_hash"), verify_detail=None if verify.get("ok") else json.dumps(verify),
             replay=str(options.replay) if options.replay else None,
+            windows=_windows_report(options, table, arbiter.beat_log) if table is not None else None,
+            replay_rows_skipped=table.report.rows_skipped if table is not None else None,
         )
     finally:
         stop.set()
@@ -226,17 +235,67 @@ async def _start_replay_agent(options: RunOptions, nats_url: str, node: str, sto
     settings = HardwareAgentSettings(
         nats_url=nats_url, node_id=node, port=free_port(), interval_s=options.replay_interval_s,
         replay_file=options.replay, replay_metric=options.replay_metric, log_json=False,
+        replay_bad_rows=options.replay_bad_rows,  # type: ignore[arg-type]
     )
     from venom_hardware_agent.adapters.replay_csv import ReplayFileError, read_replay
 
     try:
-        table = read_replay(options.replay, metric=options.replay_metric)
+        table = read_replay(options.replay, metric=options.replay_metric, on_bad_row=options.replay_bad_rows)  # type: ignore[arg-type]
     except ReplayFileError as exc:
         raise RunError(str(exc)) from exc
-    rows = len(table.rows)
     agent = HardwareAgent(settings)
     tasks.append(asyncio.create_task(serve(agent, settings, stop=stop)))
-    return agent, rows
+    return agent, table
+
+
+def _find_labels(options: RunOptions) -> Path | None:
+    """labels/combined_windows.json of the NAB layout the replay file sits in (root/data/<category>/<file>)."""
+    if options.labels is not None:
+        return options.labels
+    assert options.replay is not None
+    candidate = options.replay.resolve().parent.parent.parent / "labels" / "combined_windows.json"
+    return candidate if candidate.is_file() else None
+
+
+def _windows_report(options: RunOptions, table: Any, beat_log: list[tuple[int, str, int | None]] | None) -> dict[str, Any] | None:
+    """How many labelled windows got an ALERT or QUARANTINE inside them, and how many such decisions
+    fell outside every window (issue: the whole pipeline on real data)."""
+    labels = _find_labels(options)
+    if labels is None or not beat_log or options.replay is None:
+        return None
+    from datetime import datetime
+
+    key = f"{options.replay.resolve().parent.name}/{options.replay.name}"
+    all_windows = json.loads(labels.read_text())
+    if key not in all_windows:
+        return None
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    from datetime import UTC
+
+    def parse(text: str) -> datetime:  # NAB's window times are UTC without a zone; replay rows are aware
+        return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+
+    windows = [(parse(a), parse(b)) for a, b in all_windows[key]]
+    rows = table.rows
+    played_until = max((seq for _, _, seq in beat_log if seq is not None), default=-1)
+    last_ts = rows[min(played_until, len(rows) - 1)].timestamp if played_until >= 0 else None
+    hit: set[int] = set()
+    outside = inside = 0
+    for _, action, seq in beat_log:
+        if action not in ("ALERT", "QUARANTINE") or seq is None or seq >= len(rows):
+            continue
+        ts = rows[seq].timestamp
+        ts = ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+        found = [i for i, (a, b) in enumerate(windows) if a <= ts <= b]
+        if found:
+            inside += 1
+            hit.update(found)
+        else:
+            outside += 1
+    reachable = [i for i, (a, _) in enumerate(windows) if last_ts is not None and a <= last_ts]
+    return {"labels": str(labels), "windows": len(windows), "windows_reached": len(reachable),
+            "windows_with_alert_or_quarantine": len(hit), "decisions_inside_windows": inside,
+            "decisions_outside_windows": outside}
 
 
 def render_summary(summary: RunSummary, console: Console) -> None:
@@ -253,4 +312,12 @@ def render_summary(summary: RunSummary, console: Console) -> None:
                               f" ({'every beat' if summary.every_beat_ledgered else 'INCOMPLETE'})")
     table.add_row("chain", f"{'verified' if summary.chain_verified else 'NOT VERIFIED'}, {summary.chain_size} entries")
     table.add_row("Merkle root", summary.merkle_root or "-")
+    if summary.windows is not None:
+        w = summary.windows
+        table.add_row("labelled windows", f"{w['windows_with_alert_or_quarantine']} of {w['windows_reached']} reached "
+                                          f"({w['windows']} in the file) got an ALERT/QUARANTINE; "
+                                          f"{w['decisions_inside_windows']} such decisions inside windows, "
+                                          f"{w['decisions_outside_windows']} outside")
+    if summary.replay_rows_skipped:
+        table.add_row("replay", f"{summary.replay_rows_skipped} bad rows skipped")
     console.print(table)

@@ -105,6 +105,8 @@ class ArbiterService:
         self.delta_v_total = 0.0
         #: When a list, the id of every event this process stored (``venom run`` checks the ledger has them).
         self.stored_event_ids: list[str] | None = None
+        #: When a list, (beat, action, metrics seq) of every beat (``venom run --replay`` maps them to the file).
+        self.beat_log: list[tuple[int, str, int | None]] | None = None
         self.finished = asyncio.Event()
         self._ctx: ServiceContext | None = None
         self._store: StateStore | None = None
@@ -467,6 +469,8 @@ class ArbiterService:
         self.decision_counts[decision.action] = self.decision_counts.get(decision.action, 0) + 1
         self.last_outcome = outcome
         self.delta_v_total += step.delta_v
+        if self.beat_log is not None:
+            self.beat_log.append((beat, decision.action, features.metrics_seq))
         if self.stored_event_ids is not None:
             self.stored_event_ids.append(pulse_id)
             self.stored_event_ids.extend(e.id for subj, e in items if not subj.startswith("venom.alert."))
