@@ -78,7 +78,7 @@ async def test_one_beat_is_one_trace(nats_url: str, postgres_url: str, tmp_path:
             await bus.drain()
             ports["arbiter"] = free_port()
             arbiter = spawn("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(ports["arbiter"]),
-                                              "VENOM_DRIVE": "metrics", "VENOM_BEATS": "3"}, tmp_path / "arbiter.log")
+                                              "VENOM_DRIVE": "metrics", "VENOM_BEATS": "3", "VENOM_ORGAN_DEADLINE_MS": "5000"}, tmp_path / "arbiter.log")
             procs.append(arbiter)
             # wait until the ledger's spans for the arbiter's three beats have arrived
             deadline = time.monotonic() + 90

@@ -27,7 +27,8 @@ ANOMS = [0, 1, 2, 30, 35, 40, 3, 0, 0, 6, 8, 25, 25, 25, 1, 0, 2, 50, 0, 4] * 2
 
 def start_arbiter(nats_url: str, node: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VENOM_NATS_URL": nats_url, "VENOM_NODE_ID": node, "VENOM_PORT": str(free_port()),
-           "VENOM_DRIVE": "metrics", "VENOM_SNAPSHOT_EVERY": "7", "VENOM_LOG_JSON": "false"}
+           "VENOM_DRIVE": "metrics", "VENOM_SNAPSHOT_EVERY": "7", "VENOM_LOG_JSON": "false",
+           "VENOM_ORGAN_DEADLINE_MS": "5000"}  # the genome depends on every organ answering: no deadline misses
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "venom_arbiter"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

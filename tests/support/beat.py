@@ -83,6 +83,8 @@ async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "fl
 
 
 async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> ArbiterService:
+    # A generous organ deadline unless a test is about deadlines: CI machines are loaded.
+    kw.setdefault("organ_deadline_ms", 2000)
     settings = ArbiterSettings(nats_url=nats_url, node_id=node, port=free_port(), drive="metrics", beats=beats, **kw)
     svc = ArbiterService(settings)
     stop = asyncio.Event()
