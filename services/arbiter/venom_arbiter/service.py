@@ -147,8 +147,9 @@ class ArbiterService:
         if self.settings.drive == "metrics":
             self._consumers.append(await bus.consume(
                 stream=METRICS.name, durable=f"arbiter-metrics-{self.node}", subjects=[subjects.metrics(self.metrics_node)],
-                handler=self._on_metrics_lockstep, expected=MetricsV1, batch=1, max_ack_pending=1,
-                ack_wait_s=max(2.0, 20 * self.settings.organ_deadline_ms / 1000),
+                # A short ack wait: after a crash the sample in flight comes back within 2 s. A beat that
+                # takes longer sees its sample redelivered meanwhile; the in-flight guard beats it once.
+                handler=self._on_metrics_lockstep, expected=MetricsV1, batch=1, max_ack_pending=1, ack_wait_s=2.0,
             ))
         else:
             await self._load_latest_metrics()
