@@ -43,13 +43,13 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(ordered[k], 3)
 
 
-def _spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn_service(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
-async def _wait_ready(port: int, timeout: float = 90) -> None:
+async def wait_ready(port: int, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=1) as client:
         while time.monotonic() < deadline:
@@ -115,14 +115,14 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
     try:
         baselines = await _raw_baselines(nats_url)
         ports = {"ledger": free_port()}
-        procs.append(_spawn("venom_ledger", {**base, "VENOM_PORT": str(ports["ledger"]), "VENOM_LEDGER_CHAIN": chain,
+        procs.append(spawn_service("venom_ledger", {**base, "VENOM_PORT": str(ports["ledger"]), "VENOM_LEDGER_CHAIN": chain,
                                              "VENOM_LEDGER_STATE_DIR": str(work / "ledger")}, work / "ledger.log"))
         for organ in ("regen", "balance", "entropy", "optimize"):
             ports[organ] = free_port()
-            procs.append(_spawn("venom_organs", {**base, "VENOM_ORGAN": organ, "VENOM_PORT": str(ports[organ])},
+            procs.append(spawn_service("venom_organs", {**base, "VENOM_ORGAN": organ, "VENOM_PORT": str(ports[organ])},
                                 work / f"{organ}.log"))
         for port in ports.values():
-            await _wait_ready(port)
+            await wait_ready(port)
 
         import nats
 
@@ -141,12 +141,12 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         arbiters = []
         for node in node_ids:
             port = free_port()
-            arbiters.append(_spawn("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(port),
+            arbiters.append(spawn_service("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(port),
                                                      "VENOM_PERIOD_S": str(1.0 / rate)}, work / f"arbiter-{node}.log"))
             ports[f"arbiter-{node}"] = port
         procs.extend(arbiters)
         for node in node_ids:
-            await _wait_ready(ports[f"arbiter-{node}"])
+            await wait_ready(ports[f"arbiter-{node}"])
         import psutil
 
         def cpu_s(pid: int | None) -> float:

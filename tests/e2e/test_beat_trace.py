@@ -8,13 +8,12 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from venom_cli.bench_beats import spawn_service, wait_ready
 from venom_common.bus import Bus
 from venom_common.embedded import free_port
 from venom_common.settings import VenomSettings
@@ -23,25 +22,6 @@ from support.beat import publish_metrics
 from support.otlp import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
-
-
-def spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-
-
-async def wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=1) as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"service on port {port} not ready in {timeout}s")
 
 
 def ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[ReceivedSpan]:
@@ -62,13 +42,13 @@ async def test_one_beat_is_one_trace(nats_url: str, postgres_url: str, tmp_path:
         ports = {}
         try:
             ports["ledger"] = free_port()
-            procs.append(spawn("venom_ledger", {**base, "VENOM_PORT": str(ports["ledger"]),
+            procs.append(spawn_service("venom_ledger", {**base, "VENOM_PORT": str(ports["ledger"]),
                                                 "VENOM_LEDGER_CHAIN": f"trace{unique}",
                                                 "VENOM_LEDGER_STATE_DIR": str(tmp_path / "ledger")},
                                tmp_path / "ledger.log"))
             for organ in ("regen", "balance", "entropy", "optimize"):
                 ports[organ] = free_port()
-                procs.append(spawn("venom_organs", {**base, "VENOM_ORGAN": organ, "VENOM_PORT": str(ports[organ])},
+                procs.append(spawn_service("venom_organs", {**base, "VENOM_ORGAN": organ, "VENOM_PORT": str(ports[organ])},
                                    tmp_path / f"{organ}.log"))
             for port in ports.values():
                 await wait_ready(port)
@@ -77,7 +57,7 @@ async def test_one_beat_is_one_trace(nats_url: str, postgres_url: str, tmp_path:
             await publish_metrics(bus, node, [1, 30, 2])
             await bus.drain()
             ports["arbiter"] = free_port()
-            arbiter = spawn("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(ports["arbiter"]),
+            arbiter = spawn_service("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(ports["arbiter"]),
                                               "VENOM_DRIVE": "metrics", "VENOM_BEATS": "3", "VENOM_ORGAN_DEADLINE_MS": "5000"}, tmp_path / "arbiter.log")
             procs.append(arbiter)
             # wait until the ledger's spans for the arbiter's three beats have arrived

@@ -42,26 +42,10 @@ class InvalidEvent(ValueError):
         self.detail = detail
 
 
-class Envelope(BaseModel, Generic[P]):
-    """A CloudEvents 1.0 event carrying a typed VENOM payload."""
+class _Attributes(BaseModel):
+    """The CloudEvents 1.0 context attributes VENOM uses (every one checked, unknown ones refused)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, max_length=128)
-    source: str = Field(min_length=1, max_length=256)
-    type: str = Field(min_length=1, max_length=128)
-    time: datetime
-    subject: str | None = Field(None, max_length=256)
-    datacontenttype: Literal["application/json"] = "application/json"
-    traceparent: str | None = Field(None, max_length=128)
-    data: P
-
-
-class _RawEnvelope(BaseModel):
-    """The envelope checked before its payload type is known."""
-
-    model_config = ConfigDict(extra="forbid")
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=128)
@@ -71,6 +55,17 @@ class _RawEnvelope(BaseModel):
     subject: str | None = Field(None, max_length=256)
     datacontenttype: Literal["application/json"] = "application/json"
     traceparent: str | None = Field(None, max_length=128)
+
+
+class Envelope(_Attributes, Generic[P]):
+    """A CloudEvents 1.0 event carrying a typed VENOM payload."""
+
+    data: P
+
+
+class _RawEnvelope(_Attributes):
+    """The envelope checked before its payload type is known."""
+
     data: dict[str, Any]
 
 

@@ -69,6 +69,7 @@ def _raw(**overrides: object) -> bytes:
         (b"[1,2]", "envelope"),
         (_raw(specversion="0.3"), "envelope"),
         (_raw(id=...), "envelope"),
+        (_raw(specversion=...), "envelope"),
         (_raw(extra_attr=1), "envelope"),
         (_raw(type="venom.nope.v1"), "unknown_type"),
         (_raw(data={"node": "n1", "anoms": -1}), "payload"),
