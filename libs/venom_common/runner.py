@@ -154,7 +154,10 @@ def run_service(make: Callable[[VenomSettings], Service], settings: VenomSetting
     """Entry point for ``python -m venom_<service>``: logs, tracing, then :func:`serve`."""
     setup_logging(name, settings.node_id, settings.log_level, settings.log_json)
     setup_tracing(name, settings.node_id, settings.otlp_endpoint)
+    service = make(settings)
     try:
-        asyncio.run(serve(make(settings), settings))
+        asyncio.run(serve(service, settings))
     finally:
         shutdown_tracing()
+    if getattr(service, "failed", False):
+        raise SystemExit(1)  # stopped itself on a fault: a non-zero exit tells its supervisor

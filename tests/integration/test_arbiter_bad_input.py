@@ -122,3 +122,32 @@ async def test_late_organ_is_an_error_result_and_its_late_answer_is_ignored(nats
     assert [f.result.kind for f in entropy] == ["error", "error"]
     assert all("no answer within 100 ms" in f.result.error for f in entropy)
     assert ignored("late") + ignored("unknown_or_stale") >= late_before + 2
+
+
+async def test_a_fault_in_the_beat_stops_the_arbiter_instead_of_retrying_forever(nats_url: str, tmp_path: Path,
+                                                                                  unique: str) -> None:
+    import venom_arbiter.service as service_module
+
+    node = f"n{unique}"
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    await bus.ensure_streams()
+    await publish_metrics(bus, node, [0, 0, 0])
+    original = service_module.decide
+    calls = 0
+
+    def broken(vector: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ZeroDivisionError("a bug in the rules")
+        return original(vector)
+
+    service_module.decide = broken
+    try:
+        async with organs(nats_url, tmp_path):
+            svc = await run_arbiter(nats_url, node, beats=3)
+    finally:
+        service_module.decide = original
+    decisions = [e.data.beat for e in await node_events(bus, node, ("decision",))]
+    await bus.drain()
+    assert svc.failed and decisions == [0] and calls == 2  # beat 1 was not retried forever nor half-stored

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import api as js_api
 from opentelemetry.trace import SpanKind
@@ -55,7 +56,7 @@ from venom_arbiter.domain.aggregate import aggregate_recommendations, failed_org
 from venom_arbiter.domain.decide import decide
 from venom_arbiter.domain.genome import InvalidInjection, apply_mode, evolve, inject_data
 from venom_arbiter.domain.pid import GenomicPid, PidGains
-from venom_arbiter.domain.pulse import PERIOD_MIN_S, VitalsTracker, adaptive_cycle
+from venom_arbiter.domain.pulse import VitalsTracker, adaptive_cycle
 from venom_arbiter.domain.state import ArbiterState
 from venom_arbiter.settings import ArbiterSettings
 
@@ -93,8 +94,8 @@ class ArbiterService:
         self.state = ArbiterState()
         self.t_lambda_s = time_wrap(settings.k_flows, settings.p_nodes, settings.u, settings.t1_s)
         # F-PULSE-1/2: the T_Λ cadence through the adaptive cycle, or a configured period.
+        # F-PULSE-1/2: a configured period (settings bound it to ≥ 1 ms), else T_Λ through the adaptive cycle.
         self.period_s = settings.period_s if settings.period_s is not None else adaptive_cycle(self.t_lambda_s)
-        self.period_s = max(self.period_s, PERIOD_MIN_S) if settings.period_s is not None else self.period_s
         self.vitals = VitalsTracker(cycle_time_s=self.period_s)
         self.latest: MetricsV1 | None = None
         self.latest_id: str | None = None
@@ -121,6 +122,7 @@ class ArbiterService:
         self._resume_pulse: tuple[str, datetime] | None = None
         self._metrics_in_flight: set[str] = set()
         self._stopping = False
+        self.failed = False
         self._wake = asyncio.Event()  # interrupts the wait between beats at stop
         self._tracer = tracer("venom.arbiter")
         self._ready = False
@@ -266,6 +268,21 @@ class ArbiterService:
     # --- the pulse -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._pulse()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A beat that fails for a reason other than the bus would fail again on retry: stop the
+            # service (its supervisor restarts it; the state resumes from the last stored beat).
+            log.exception("beat %d failed; stopping the arbiter", self.state.beat)
+            self.failed = True
+            if self._ctx is not None:
+                self._ctx.stopping.set()
+        finally:
+            self.finished.set()
+
+    async def _pulse(self) -> None:
         next_at = time.monotonic()
         while (self.settings.beats < 0 or self.beats_done < self.settings.beats) and not self._stopping:
             if self.settings.drive == "metrics":
@@ -295,7 +312,6 @@ class ArbiterService:
                     missed = int(behind // self.period_s)
                     self.vitals.missed_deadlines += missed
                     next_at += missed * self.period_s
-        self.finished.set()
 
     async def _beat_until_stored(self, metrics_id: str | None) -> None:
         delay = 0.1
@@ -303,7 +319,9 @@ class ArbiterService:
             try:
                 await self.run_beat(metrics_id)
                 return
-            except Exception as exc:  # noqa: BLE001 - NATS away, a timeout: the beat is retried, never skipped
+            except (TimeoutError, ConnectionError, OSError, nats.errors.Error) as exc:
+                # NATS away or slow: the beat is retried with the same ids, never skipped. Anything else
+                # is a fault in the beat itself: it propagates and stops the service (see _run).
                 PUBLISH_FAILURES.inc()
                 log.warning("beat %d not stored (%s); retrying with the same ids", self.state.beat, exc)
                 await asyncio.sleep(delay)
