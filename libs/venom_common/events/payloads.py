@@ -400,6 +400,23 @@ class PeerV1(Payload):
     last_seen: datetime
 
 
+class MeshMessageV1(Payload):
+    """One broadcast message, delivered to every known peer but the sender (F-MESH-2).
+
+    The sender's mesh-discovery service publishes one copy on each peer's
+    ``subjects.mesh_inbox(peer)``; the receiving node keeps it in its NanoBot
+    (F-MESH-4: a role-sized FIFO store).
+    """
+
+    EVENT_TYPE: ClassVar[str] = "venom.mesh.message.v1"
+
+    message_id: str = Field(min_length=1, max_length=64)
+    sender: NodeId
+    topic: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.-]*$")
+    body: dict[str, float | int | str | bool | None | list[float | int | str]] = Field(default_factory=dict)
+    sent_at: datetime
+
+
 class TaskV1(Payload):
     """A task dispatched to a peer's worker (F-ORCH-2)."""
 
@@ -461,6 +478,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         AlertV1,
         InjectDataV1,
         PeerV1,
+        MeshMessageV1,
         TaskV1,
         TaskResultV1,
         CheckpointV1,

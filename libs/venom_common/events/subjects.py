@@ -70,6 +70,16 @@ def mesh_peer(node: str) -> str:
     return f"{PREFIX}.mesh.peer.{_token(node, 'node')}"
 
 
+def mesh_inbox(node: str) -> str:
+    """Core NATS: broadcast messages for one peer, one copy per receiving peer (F-MESH-2)."""
+    return f"{PREFIX}.mesh.inbox.{_token(node, 'node')}"
+
+
+def mesh_broadcast_request(node: str) -> str:
+    """Core NATS request: ask ``node``'s mesh-discovery to broadcast a message to its peers (F-MESH-2)."""
+    return f"{PREFIX}.mesh.broadcast.{_token(node, 'node')}"
+
+
 def task(node: str) -> str:
     """A task dispatched to one peer's worker."""
     return f"{PREFIX}.task.{_token(node, 'node')}"

@@ -1,0 +1,1 @@
+"""I/O of the mesh: UDP sockets, DNS, the peers file and the key."""

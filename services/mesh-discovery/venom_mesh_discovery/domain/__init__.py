@@ -1,0 +1,1 @@
+"""Pure mesh logic: no I/O, no asyncio."""
