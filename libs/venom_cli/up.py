@@ -304,6 +304,7 @@ class Up:
         # Local state of the services lives in the data dir too, unless the environment says otherwise:
         # the ledger's signing key and the entropy model's versions.
         env = {"VENOM_LEDGER_STATE_DIR": str(data / "ledger"), "VENOM_MODEL_DIR": str(data / "models" / "entropy"),
+               "VENOM_MESH_STATE_DIR": str(data / "mesh"), "VENOM_MESH_UNICAST_PORT": "0",  # mesh: local key
                **({"VENOM_PERIOD_S": repr(self.opts.pulse_period_s)} if self.opts.pulse_period_s is not None else {}),
                **os.environ, "VENOM_NATS_URL": self.state.nats.url, "VENOM_DATABASE_URL": self.state.postgres.url}
         self.supervisor = Supervisor(self.specs, self.sink, env=env, backoff=self.opts.backoff,
