@@ -196,6 +196,12 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
 app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
+from venom_cli import omega_cmd  # noqa: E402 — the Ω commands (F-HW-4)
+app.command("scan")(omega_cmd.scan_command)
+app.command("monitor")(omega_cmd.monitor_command)
+app.command("compress")(omega_cmd.compress_command)
+app.command("benchmark")(omega_cmd.benchmark_command)
+app.command("config")(omega_cmd.config_command)
 
 
 if __name__ == "__main__":
