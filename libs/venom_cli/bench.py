@@ -2,6 +2,7 @@
 
     venom bench ledger --entries N [--json]     the ledger (docs/BENCHMARKS.md, "Ledger")
     venom bench beats --rate R --duration S     the beat pipeline (docs/BENCHMARKS.md, "Beats")
+    venom bench mesh --nodes N [--json]         mesh discovery (docs/BENCHMARKS.md, "Mesh discovery")
 """
 
 from __future__ import annotations
@@ -65,6 +66,35 @@ def beats(
         sys.stdout.write(json.dumps(result) + "\n")
         return
     table = Table(title=f"beats: {rate:g}/s × {nodes} node(s) for {duration:g} s")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@bench_app.command()
+def mesh(
+    nodes: Annotated[int, typer.Option("--nodes", "-n", min=2, max=200, help="mesh nodes on loopback")] = 10,
+    interval: Annotated[float, typer.Option("--interval", min=0.01, max=60, help="announce interval, s")] = 1.0,
+    missed: Annotated[int, typer.Option("--missed", min=1, max=100, help="missed intervals before expiry")] = 3,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="repetitions")] = 5,
+    mode: Annotated[str, typer.Option("--mode", help="multicast (group on lo) or unicast (every node a seed)")]
+    = "multicast",
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """Mesh discovery on loopback: time for N nodes to know each other, and to notice a dead one (F-MESH-1)."""
+    import asyncio
+
+    from venom_mesh_discovery.bench import run_mesh_bench
+
+    if mode not in ("multicast", "unicast"):
+        raise typer.BadParameter("--mode is multicast or unicast")
+    result = asyncio.run(run_mesh_bench(nodes, interval, missed, rounds, mode))  # type: ignore[arg-type]
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"mesh: {nodes} nodes, {mode}, interval {interval:g} s, expiry after {missed} missed")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in result.items():

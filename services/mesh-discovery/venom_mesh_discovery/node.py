@@ -204,8 +204,10 @@ class MeshNode:
                 log.debug("ignored announcement from %s: %s", addr, exc)
             return
         via: Via
-        if ann.mode == "multicast":
-            via = "multicast"
+        if ann.mode == "multicast" or (ann.mode == "reply" and self.multicast and addr not in self.unicast_targets()):
+            via = "multicast"  # a reply to our multicast announcement
+        elif ann.mode == "reply":
+            via = "dns" if addr[0] in self._dns_ips else "seed"
         else:
             via = "dns" if addr[0] in self._dns_ips else "seed"
             # Authenticated unicast: announce back to the sender, so a seed list need only be one-sided.
@@ -215,6 +217,13 @@ class MeshNode:
         ACCEPTED.labels(via).inc()
         change = self.table.observe(ann, via, f"{addr[0]}:{addr[1]}", now)
         if change is not None:
+            if ann.mode != "reply" and self._uc_transport is not None:
+                # A newcomer missed our last announcement: answer it at once, by unicast to the socket it
+                # announced from, instead of up to an interval later. One reply per join, never to a reply.
+                try:
+                    self._uc_transport.sendto(self.announcement("reply"), addr)
+                except OSError as exc:
+                    log.debug("reply to %s failed: %s", addr, exc)
             self._changed(change)
 
     def _changed(self, change: PeerChange) -> None:

@@ -47,7 +47,9 @@ class Announcement(BaseModel):
     capabilities: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=32)
     role: Role = "generic"
     interval_s: float = Field(gt=0, le=3600, description="how often the sender announces")
-    mode: Literal["multicast", "unicast"] = Field(description="how this copy was sent")
+    mode: Literal["multicast", "unicast", "reply"] = Field(
+        description="how this copy was sent: to the group, to a seed / DNS / answering peer, or as the one "
+                    "immediate unicast answer to a newcomer's announcement")
     ts: float = Field(gt=0, description="sender's clock, Unix seconds")
     nonce: str = Field(pattern=r"^[0-9a-f]{32}$", description="16 random bytes, hex")
 
