@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from venom_omega.mobius import amdahl_speedup
-from venom_omega.waves import WaveExecutor, WaveInputError, WaveReport, WaveTask, default_workers
+from venom_omega.waves import ProgressEvent, WaveExecutor, WaveInputError, WaveReport, WaveTask, default_workers
 from venom_omega.workloads import spin
 
 
@@ -71,9 +71,10 @@ def wave_workload(parallel_tasks: int, iterations: int) -> list[WaveTask]:
     return tasks
 
 
-def _timed_run(executor: WaveExecutor, tasks: list[WaveTask]) -> tuple[float, WaveReport]:
+def _timed_run(executor: WaveExecutor, tasks: list[WaveTask],
+               progress: Callable[[ProgressEvent], None] | None) -> tuple[float, WaveReport]:
     start = time.perf_counter()
-    report = executor.run(tasks)
+    report = executor.run(tasks, progress=progress)
     wall = time.perf_counter() - start
     if not report.ok:
         raise RuntimeError(f"benchmark workload failed: {report.failed}")
@@ -83,7 +84,9 @@ def _timed_run(executor: WaveExecutor, tasks: list[WaveTask]) -> tuple[float, Wa
 def run_benchmark(
     *, max_workers: int | None = None, parallel_tasks: int = 8, iterations: int = 2_000_000, repeats: int = 3,
     on_point: Callable[[BenchmarkPoint], None] | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
 ) -> BenchmarkResult:
+    """Run the workload with 1..max_workers workers; ``progress`` is called for every task of every run."""
     cpus = default_workers()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     top = max_workers if max_workers is not None else cpus
@@ -95,7 +98,7 @@ def run_benchmark(
     for n in range(1, top + 1):
         with WaveExecutor(n, kind="process") as executor:
             executor.warm_up()
-            runs = [_timed_run(executor, tasks) for _ in range(repeats)]
+            runs = [_timed_run(executor, tasks, progress) for _ in range(repeats)]
         walls = [w for w, _ in runs]
         wall = statistics.median(walls)
         if n == 1:

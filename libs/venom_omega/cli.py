@@ -146,9 +146,23 @@ def benchmark_command(
         out.print(f"  {point.workers} worker(s): {point.wall_s:.3f} s, measured ×{point.speedup_measured:.2f}, "
                   f"Amdahl ×{point.speedup_amdahl:.2f}" + ("  (oversubscribed)" if point.oversubscribed else ""))
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from venom_omega.waves import ProgressEvent, default_workers
+
+    top = max_workers if max_workers is not None else default_workers()
+    total = max(0, top) * max(0, repeats) * (max(0, tasks) + 2)
+    bar = Progress(TextColumn("wave tasks"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err_console, transient=True)
+    bar_task = bar.add_task("tasks", total=total)
+
+    def advance(_: ProgressEvent) -> None:
+        bar.advance(bar_task)
+
     try:
-        result = run_benchmark(max_workers=max_workers, parallel_tasks=tasks, iterations=iterations,
-                               repeats=repeats, on_point=show)
+        with bar:
+            result = run_benchmark(max_workers=max_workers, parallel_tasks=tasks, iterations=iterations,
+                                   repeats=repeats, on_point=show, progress=advance)
     except WaveInputError as exc:
         err_console.print(f"venom benchmark: {exc}")
         raise typer.Exit(2) from exc
