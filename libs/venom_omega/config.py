@@ -82,9 +82,8 @@ def effective_config(
     service: str, module: str, settings_cls: type[VenomSettings], *,
     environ: Mapping[str, str], registry_env: Mapping[str, str],
 ) -> ServiceConfig:
-    env = {**registry_env, **{k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}}
-    # the registry's port and organ win over the shell, as under `venom up`
-    env.update(registry_env)
+    # the registry's port and organ win over the shell, as under `venom up` (supervisor.py)
+    env = {**{k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}, **registry_env}
     try:
         settings = _build(settings_cls, env)
     except ValidationError as exc:
