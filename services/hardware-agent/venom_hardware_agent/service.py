@@ -34,6 +34,7 @@ from venom_hardware_agent.adapters.replay_csv import ReplayReport, ReplayTable, 
 from venom_hardware_agent.domain.samples import HostReading, host_metrics, replay_metrics
 from venom_hardware_agent.domain.schedule import next_tick
 from venom_hardware_agent.settings import HardwareAgentSettings
+from venom_hardware_agent.tasks import TaskWorker
 
 log = logging.getLogger("venom.hardware")
 
@@ -108,6 +109,7 @@ class HardwareAgent:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._request_sub: Any = None
+        self.task_worker: TaskWorker | None = None  # issue 5: this peer's task worker on venom.task.<node>
         self._profile_lock = asyncio.Lock()
         self._started = False
         self.history: deque[MetricsV1] = deque(maxlen=settings.history_size)
@@ -159,6 +161,8 @@ class HardwareAgent:
         ctx.app.add_api_route("/replay", self.replay_status, methods=["GET"], response_model=ReplayStatus,
                               tags=["hardware"])
         self._task = asyncio.create_task(self._run_ticks(), name="hardware-agent:ticks")
+        self.task_worker = TaskWorker(ctx.bus, self.node, ctx.source)
+        await self.task_worker.start()
         self._started = True
 
     async def stop(self) -> None:
@@ -169,6 +173,8 @@ class HardwareAgent:
         if self._request_sub is not None:
             with contextlib.suppress(Exception):
                 await self._request_sub.unsubscribe()
+        if self.task_worker is not None:
+            await self.task_worker.stop(self.settings.shutdown_grace_s / 2)
         self._started = False
         log.info("hardware agent stopped: %d samples published, %d ticks overrun, %d publish failures%s",
                  self.published, self.overruns, self.publish_failures,

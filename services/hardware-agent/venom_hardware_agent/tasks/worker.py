@@ -1,0 +1,132 @@
+"""The task worker: core NATS request/reply on ``venom.task.<node>`` (issue 5 item 3; F-ORCH-2).
+
+Transport, chosen for latency: the orchestrator sends a ``TaskV1`` event as a core NATS
+*request* to ``venom.task.<node>`` (outside every stream, see ``streams.py``). The worker runs the
+task in its own asyncio task (so a ``sleep`` does not hold up the next message), answers the
+request with the ``TaskResultV1`` event, then publishes the same event to JetStream on
+``venom.task.<node>.result`` (stream VENOM_EVENTS), so results and failures are recorded facts
+any service can consume. ``ping`` tasks (health checks) are answered but not published.
+
+Nothing is queued for a peer that is gone: a request to a vanished worker gets "no responders" at
+once or times out, and the orchestrator moves the task to another peer. A task therefore runs at
+least once, maybe twice (a worker that was slow rather than gone) — handlers should be idempotent.
+
+Failures are results too: an unknown type, an invalid payload, a task addressed to another node,
+the deadline passing (``deadline_s``, enforced here) or a handler raising end as
+``status="failed"`` with the reason in ``error``. Only a message that is not a ``TaskV1`` event at
+all is dropped (counted in ``venom_events_rejected_total``), with a failed reply if it had a reply
+subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from nats.aio.msg import Msg
+from prometheus_client import Counter
+
+from venom_common.bus import Bus
+from venom_common.events import InvalidEvent, decode, encode, make_event, subjects
+from venom_common.events.payloads import TaskResultV1, TaskV1
+from venom_hardware_agent.tasks.handlers import Result, TaskFailed, TaskRegistry, default_registry
+
+log = logging.getLogger("venom.tasks")
+
+TASKS_DONE = Counter("venom_tasks_total", "tasks run by this node's worker", ["task_type", "status"])
+TASKS_REJECTED = Counter("venom_tasks_rejected_total", "messages on the task subject that were not a TaskV1 event",
+                         ["reason"])
+
+
+class TaskWorker:
+    def __init__(self, bus: Bus, node: str, source: str, *, registry: TaskRegistry | None = None,
+                 max_concurrency: int = 256) -> None:
+        self.bus = bus
+        self.node = node
+        self.source = source
+        self.registry = registry or default_registry()
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+        self._sub: Any = None
+        self.done = 0
+        self.failed = 0
+
+    async def start(self) -> None:
+        self._sub = await self.bus.nc.subscribe(subjects.task(self.node), cb=self._on_msg)
+        await self.bus.nc.flush()
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        try:
+            task = decode(msg.data, TaskV1).data
+        except InvalidEvent as exc:
+            TASKS_REJECTED.labels(exc.reason).inc()
+            log.warning("dropped a message on %s: %s", msg.subject, exc)
+            if msg.reply:
+                failure = TaskResultV1(task_id="invalid", node=self.node, status="failed",
+                                       error=f"not a valid task event ({exc.reason}): {exc}"[:2000], elapsed_ms=0.0)
+                await self._respond(msg, failure)
+            return
+        runner = asyncio.create_task(self._run(task, msg), name=f"task:{task.task_id}")
+        self._running.add(runner)
+        runner.add_done_callback(self._running.discard)
+
+    async def _run(self, task: TaskV1, msg: Msg) -> None:
+        async with self._slots:
+            start = time.perf_counter()
+            result = await self.execute(task)
+            elapsed_ms = (time.perf_counter() - start) * 1000.0
+        outcome = TaskResultV1(task_id=task.task_id, node=self.node, status=result[0], result=result[1],
+                               error=result[2], elapsed_ms=elapsed_ms)
+        TASKS_DONE.labels(task.task_type, outcome.status).inc()
+        if outcome.status == "succeeded":
+            self.done += 1
+        else:
+            self.failed += 1
+        event = make_event(outcome, source=self.source, subject=subjects.task_result(self.node))
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await self.bus.nc.publish(msg.reply, encode(event))
+        if self._publishes(task.task_type):
+            try:
+                await self.bus.publish(subjects.task_result(self.node), event)
+            except Exception as exc:  # noqa: BLE001 - the caller has its reply; the record is what is lost
+                log.warning("publishing the result of task %s failed: %s", task.task_id, exc)
+
+    def _publishes(self, task_type: str) -> bool:
+        try:
+            return self.registry.get(task_type).publish_result
+        except TaskFailed:
+            return True
+
+    async def execute(self, task: TaskV1) -> tuple[str, Result | None, str | None]:
+        """Run one task: ``(status, result, error)``; never raises."""
+        if task.node != self.node:
+            return "failed", None, f"task addressed to node {task.node!r}, this worker is {self.node!r}"
+        try:
+            result = await asyncio.wait_for(self.registry.run(task.task_type, dict(task.payload)), task.deadline_s)
+        except TaskFailed as exc:
+            return "failed", None, str(exc)[:2000]
+        except TimeoutError:
+            return "failed", None, f"deadline exceeded: the task ran longer than {task.deadline_s:g} s"
+        except Exception as exc:  # noqa: BLE001 - a handler's bug is the task's failure, not the worker's
+            log.exception("task %s (%s) failed", task.task_id, task.task_type)
+            return "failed", None, f"{type(exc).__name__}: {exc}"[:2000]
+        return "succeeded", result, None
+
+    async def _respond(self, msg: Msg, outcome: TaskResultV1) -> None:
+        event = make_event(outcome, source=self.source, subject=subjects.task_result(self.node))
+        with contextlib.suppress(Exception):
+            await self.bus.nc.publish(msg.reply, encode(event))
