@@ -21,7 +21,8 @@ from unit.deploy.helpers import (
 
 # The oldest Kubernetes these manifests target (autoscaling/v2 and policy/v1 are GA well before it)
 # and the newest schema the installed kubernetes-validate bundles.
-K8S_VERSIONS = ("1.29.0", kubernetes_validate.utils.latest_version() + ".0")
+LATEST = kubernetes_validate.utils.latest_version()
+K8S_VERSIONS = ("1.29.0", LATEST if LATEST.count(".") == 2 else LATEST + ".0")
 
 HPA_TARGETS = {"venom-organ-regen", "venom-organ-balance", "venom-organ-entropy", "venom-organ-optimize",
                "venom-orchestrator"}
