@@ -219,6 +219,7 @@ def monitor_command(
                 while time.monotonic() < deadline:
                     time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
                     live.update(_monitor_table(monitor))
+            console.line()
     if json_out:
         print(json.dumps({"history": [s.to_json() for s in monitor.history()]}))
     if prometheus:

@@ -9,7 +9,10 @@ It reads the host with the hardware agent's own code — :class:`PsutilSampler` 
         monitor.wait_for_samples(3, timeout_s=10)
         monitor.latest().theta, monitor.history(), monitor.prometheus_text()
 
-    monitor = ThetaMonitor(); monitor.sample()      # or sample on demand, no thread
+    monitor = ThetaMonitor(); monitor.sample()      # or sample on demand, no thread: the CPU share
+                                                    # covers the time since this thread's previous
+                                                    # sample (or the monitor's creation; a thread's
+                                                    # first sample otherwise covers ~0 s)
 
 Every public method may be called from any thread.
 """
@@ -69,7 +72,12 @@ class ThetaMonitor:
             raise ValueError(f"history_size must be ≥ 1, got {history_size!r}")
         self.interval_s = float(interval_s)
         self.node = node
-        self._read = read if read is not None else PsutilSampler().read
+        self._read = read
+        # psutil keeps cpu_percent's previous reading per *thread*: each thread samples with its own
+        # PsutilSampler (primed when created), so the CPU share always covers that thread's interval.
+        self._samplers = threading.local()
+        if read is None:
+            self._samplers.sampler = PsutilSampler()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._history: deque[ThetaSnapshot] = deque(maxlen=history_size)
@@ -90,7 +98,7 @@ class ThetaMonitor:
     def sample(self) -> ThetaSnapshot:
         """Read the host once, append the snapshot to the history and return it."""
         with self._lock:
-            reading = self._read()
+            reading = self._read() if self._read is not None else self._thread_sampler().read()
             metrics = host_metrics(reading, self._previous, node=self.node, seq=self._seq,
                                    interval_s=self.interval_s)
             self._previous = reading
@@ -106,6 +114,12 @@ class ThetaMonitor:
             self._export(snap)
             self._cond.notify_all()
             return snap
+
+    def _thread_sampler(self) -> PsutilSampler:
+        sampler = getattr(self._samplers, "sampler", None)
+        if sampler is None:
+            sampler = self._samplers.sampler = PsutilSampler()
+        return sampler
 
     def _export(self, snap: ThetaSnapshot) -> None:
         nan = float("nan")
@@ -147,9 +161,11 @@ class ThetaMonitor:
         return self._thread is not None and self._thread.is_alive()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        if self._read is None:
+            self._thread_sampler()  # prime this thread's CPU reading now
+        # the first sample comes one interval after start: the CPU share is measured over an interval
+        while not self._stop.wait(self.interval_s):
             self.sample()
-            self._stop.wait(self.interval_s)
 
     # --- reading ---
 

@@ -136,3 +136,23 @@ def test_config_covers_every_service_with_settings() -> None:
         assert configs[service].settings_class == cls and configs[service].error is None
     organ = {v.name: v for v in configs["organ-entropy"].values}
     assert organ["organ"].value == "entropy" and organ["port"].value == 9113
+
+
+def test_background_first_sample_measures_the_cpu_over_an_interval() -> None:
+    """psutil keeps cpu_percent's state per thread: a sampler primed in another thread gave 0.0 here."""
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    burner = threading.Thread(target=burn)
+    burner.start()
+    try:
+        with ThetaMonitor(interval_s=0.2) as monitor:
+            assert monitor.wait_for_samples(1, timeout_s=10)
+    finally:
+        stop.set()
+        burner.join()
+    first = monitor.history()[0]
+    assert first.cpu_percent is not None and first.cpu_percent > 0
