@@ -156,3 +156,25 @@ def test_docker_compose_config_when_available(tmp_path: Path) -> None:
                           "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_env_example_holds_placeholders_only() -> None:
+    for line in (ROOT / "deploy" / "venom.env.example").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        if key in SECRETS - {"VENOM_NATS_USER"}:
+            assert value.startswith(("change-me", "replace-with")), f"{key} must be an obvious placeholder"
+
+
+def test_deploy_doc_covers_the_issue() -> None:
+    doc = (ROOT / "docs" / "DEPLOY.md").read_text()
+    for heading in ("## 1. One machine with Docker Compose", "## 2. Kubernetes", "## 3. Bare metal with systemd",
+                    "## Growing past one machine", "### A beat's trace in Jaeger", "### The dashboard in Grafana",
+                    "### Events with the NATS CLI"):
+        assert heading in doc
+    assert "sub 'venom.>'" in doc and "docker compose --env-file deploy/venom.env up" in doc
+    for path in re.findall(r"`((?:deploy|k8s|services|docs)/[\w./@-]+)`", doc):
+        if "<" not in path and "*" not in path and path != "deploy/venom.env":  # the one file you create
+            assert (ROOT / path).exists(), path
+    assert "[docs/DEPLOY.md](docs/DEPLOY.md)" in (ROOT / "README.md").read_text()
