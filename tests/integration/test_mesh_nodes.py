@@ -141,6 +141,21 @@ async def test_one_sided_seed_list_forms_a_mesh_without_multicast() -> None:
             await s.stop()
 
 
+async def test_named_seed_is_resolved_and_an_unreachable_one_does_not_silence_the_rest() -> None:
+    target = MeshNode(config("named-target"))
+    await target.start()
+    port = target.unicast_addr[1]
+    # 127.0.0.2:9 answers nothing; "localhost" is resolved off the send path.
+    client = MeshNode(config("named-client", seeds=[("127.0.0.2", 9), ("localhost", port)]))
+    await client.start()
+    try:
+        await wait_until(lambda: "named-client" in target.table and "named-target" in client.table)
+        assert client.table.get("named-target").via == "seed"
+    finally:
+        await client.stop()
+        await target.stop()
+
+
 async def test_dns_names_are_resolved_and_marked() -> None:
     target = MeshNode(config("dns-target"))
     await target.start()

@@ -70,6 +70,14 @@ class NodeConfig:
     peers_file: Path | None = None
 
 
+def _is_ipv4(host: str) -> bool:
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return host.count(".") == 3
+
+
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, on_packet: Callable[[bytes, tuple[str, int]], None]) -> None:
         self.on_packet = on_packet
@@ -117,6 +125,10 @@ class MeshNode:
         self.accepted = 0
         self.unicast_addr: tuple[str, int] | None = None
         self._dns_targets: set[tuple[str, int]] = set()
+        # Seeds given as IPv4 literals are used as they are; named seeds are resolved with the DNS names
+        # (never a blocking lookup inside sendto).
+        self._seed_targets: set[tuple[str, int]] = {(h, p) for h, p in config.seeds if _is_ipv4(h)}
+        self._named_seeds = [(h, p) for h, p in config.seeds if not _is_ipv4(h)]
         self._dns_ips: set[str] = set()
         self._reply_targets: dict[str, tuple[str, int]] = {}
         self._mc_transport: asyncio.DatagramTransport | None = None
@@ -136,11 +148,11 @@ class MeshNode:
         if self.multicast:
             mc = multicast_socket(c.group, c.port, c.interface)
             self._mc_transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self._on_packet), sock=mc)
-        if c.dns_names:
+        if c.dns_names or self._named_seeds:
             await self.resolve_dns()
         self._tasks = [asyncio.create_task(self._announce_loop(), name="mesh-announce"),
                        asyncio.create_task(self._expire_loop(), name="mesh-expire")]
-        if c.dns_names:
+        if c.dns_names or self._named_seeds:
             self._tasks.append(asyncio.create_task(self._dns_loop(), name="mesh-dns"))
         log.info("mesh node %s: multicast %s, unicast %s, %d seed(s), %d DNS name(s)", c.node,
                  f"{c.group}:{c.port} on {c.interface}" if self.multicast else "off", self.unicast_addr,
@@ -169,7 +181,7 @@ class MeshNode:
         return sign(ann, c.key)
 
     def unicast_targets(self) -> set[tuple[str, int]]:
-        targets = set(self.config.seeds) | self._dns_targets | set(self._reply_targets.values())
+        targets = self._seed_targets | self._dns_targets | set(self._reply_targets.values())
         targets.discard(self.unicast_addr)  # type: ignore[arg-type]
         return targets
 
@@ -181,7 +193,10 @@ class MeshNode:
             tr.sendto(self.announcement("multicast"), (self.config.group, self.config.port))
         for target in self.unicast_targets():
             # A fresh nonce per copy: a receiver may get several copies; each must be new to it.
-            tr.sendto(self.announcement("unicast"), target)
+            try:
+                tr.sendto(self.announcement("unicast"), target)
+            except OSError as exc:  # one unreachable target must not silence the others
+                log.debug("announce to %s failed: %s", target, exc)
 
     async def _announce_loop(self) -> None:
         while True:
@@ -262,19 +277,25 @@ class MeshNode:
 
     # --- DNS ------------------------------------------------------------------------------------
 
-    async def resolve_dns(self) -> None:
-        """Resolve every DNS name (all A records: a headless Service lists every pod)."""
+    async def _resolve(self, names: list[tuple[str, int]]) -> set[tuple[str, int]]:
         loop = asyncio.get_running_loop()
         targets: set[tuple[str, int]] = set()
-        for name, port in self.config.dns_names:
+        for name, port in names:
             try:
                 infos = await loop.getaddrinfo(name, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
             except (socket.gaierror, OSError) as exc:
                 log.warning("cannot resolve %s: %s", name, exc)
                 continue
-            targets |= {(info[4][0], port) for info in infos}
-        self._dns_targets = targets
-        self._dns_ips = {ip for ip, _ in targets}
+            targets |= {(str(info[4][0]), port) for info in infos}
+        return targets
+
+    async def resolve_dns(self) -> None:
+        """Resolve every DNS name (all A records: a headless Service lists every pod) and named seed."""
+        self._dns_targets = await self._resolve(self.config.dns_names)
+        self._dns_ips = {ip for ip, _ in self._dns_targets}
+        if self._named_seeds:
+            literal = {(h, p) for h, p in self.config.seeds if _is_ipv4(h)}
+            self._seed_targets = literal | await self._resolve(self._named_seeds)
 
     async def _dns_loop(self) -> None:
         while True:

@@ -15,11 +15,10 @@ def _split(value: str) -> list[str]:
 
 
 def parse_host_port(item: str, default_port: int) -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port`` → (host, port)."""
-    if item.startswith("["):
-        host, _, rest = item[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else default_port
-    elif item.count(":") == 1:
+    """``host`` or ``host:port`` → (host, port); the host is an IPv4 address or a name."""
+    if item.startswith("[") or item.count(":") > 1:
+        raise ValueError(f"{item!r}: IPv6 seeds are not supported (the mesh sockets are IPv4)")
+    if item.count(":") == 1:
         host, _, p = item.partition(":")
         port = int(p)
     else:

@@ -45,12 +45,14 @@ def test_defaults_are_local_and_the_seed_peers_file(monkeypatch) -> None:
 
 
 def test_seeds_and_dns_names(monkeypatch) -> None:
-    monkeypatch.setenv("VENOM_MESH_SEEDS", "10.0.0.1:5000, node-b ,[::1]:7")
+    monkeypatch.setenv("VENOM_MESH_SEEDS", "10.0.0.1:5000, node-b ")
     monkeypatch.setenv("VENOM_MESH_DNS_NAMES", "venom-mesh.venom.svc.cluster.local")
     s = MeshSettings(mesh_unicast_port=47101)
-    assert s.seeds == [("10.0.0.1", 5000), ("node-b", 47101), ("::1", 7)]
+    assert s.seeds == [("10.0.0.1", 5000), ("node-b", 47101)]
     assert s.dns_names == [("venom-mesh.venom.svc.cluster.local", 47101)]
     with pytest.raises(ValueError):
         parse_host_port("h:0", 1)
     with pytest.raises(ValueError):
         MeshSettings(mesh_seeds="h:notaport")
+    with pytest.raises(ValueError, match="IPv6"):
+        parse_host_port("[::1]:7", 1)
