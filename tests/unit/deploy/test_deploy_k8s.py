@@ -154,6 +154,8 @@ def test_loadbalancer_on_8000_and_headless_discovery(base: Rendered) -> None:
     lb = [s for s in base.of_kind("Service") if s["spec"].get("type") == "LoadBalancer"]
     assert [s["metadata"]["name"] for s in lb] == ["venom-orchestrator"]
     assert {p["port"] for p in lb[0]["spec"]["ports"]} == {8000, 50051}
+    # tasks live in the replica that dispatched them: a client sticks to one replica, by its own address
+    assert lb[0]["spec"]["sessionAffinity"] == "ClientIP" and lb[0]["spec"]["externalTrafficPolicy"] == "Local"
     mesh = base.get("Service", "venom-mesh")
     assert mesh["spec"]["clusterIP"] == "None" and mesh["spec"]["publishNotReadyAddresses"] is True
     c = _pod_spec(base.get("DaemonSet", "venom-mesh-discovery"))["containers"][0]
