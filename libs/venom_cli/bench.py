@@ -100,3 +100,31 @@ def mesh(
     for key, value in result.items():
         table.add_row(key, str(value))
     console.print(table)
+
+
+@bench_app.command()
+def dispatch(
+    tasks: Annotated[int, typer.Option("--tasks", "-n", min=10, max=1_000_000, help="tasks to time")] = 5000,
+    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="requests in flight at once")] = 32,
+    peers: Annotated[int, typer.Option(min=1, max=64, help="simulated peers (task workers)")] = 4,
+    sim: Annotated[bool, typer.Option("--sim/--no-sim", help="also run the dispatch-policy simulation")] = True,
+    sim_duration: Annotated[float, typer.Option(min=5, max=3600, help="simulated seconds")] = 60.0,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the work directory (logs)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+) -> None:
+    """The orchestrator end to end (REST → dispatch → a peer's worker → result) beside raw nats-py
+    request/reply, and dispatch policies on a simulated fleet at 80 % load with 1 s stale load."""
+    import asyncio
+
+    from venom_orchestrator.bench import bench_dispatch
+
+    result = asyncio.run(bench_dispatch(tasks, concurrency, peers, sim=sim, sim_duration_s=sim_duration, keep=keep))
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=f"dispatch: {tasks} tasks, {concurrency} in flight, {peers} peers")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
