@@ -40,8 +40,8 @@ async def test_builtin_types_and_failures(nats_url: str, unique: str) -> None:
         assert r.status == "succeeded" and r.result["iterations"] == 1000 and len(r.result["digest"]) == 64
         r = await run(bus, node, "nope", {})
         assert r.status == "failed" and "unknown task type 'nope'" in r.error
-        r = await run(bus, node, "wave", {})
-        assert r.status == "failed" and "wave executor" in r.error
+        r = await run(bus, node, "wave", {"tasks": ["a=1000", "b=1000<-a"], "workers": 1})
+        assert r.status == "succeeded" and r.result["succeeded"] == ["a", "b"] and r.result["waves"] == 2
         r = await run(bus, node, "sleep", {"seconds": -1})
         assert r.status == "failed" and "invalid payload for sleep" in r.error and "seconds" in r.error
         r = await run(bus, node, "sleep", {"seconds": 1, "extra": 2})

@@ -15,8 +15,8 @@ returning a flat result dict. Register your own with :meth:`TaskRegistry.registe
     TaskWorker(bus, node, source, registry=registry)
 
 Built-in types: ``ping`` (health check; its result is not published as an event), ``sleep``,
-``hash`` and ``cpu``. ``wave`` is reserved for the wave executor (Ω-layer issue): it registers
-itself here with ``registry.register("wave", WaveParams, run_wave)`` — see :data:`RESERVED`.
+``hash`` and ``cpu``, and ``wave`` (the Ω wave executor, ``tasks/wave.py``) when venom_omega is
+installed — see :data:`RESERVED`.
 """
 
 from __future__ import annotations
@@ -143,4 +143,11 @@ def default_registry() -> TaskRegistry:
     registry.register("sleep", SleepParams, _sleep)
     registry.register("hash", HashParams, _hash)
     registry.register("cpu", CpuParams, _cpu)
+    try:  # the Ω wave executor (F-HW-3), when venom_omega is installed
+        import venom_omega.waves  # noqa: F401
+    except ImportError:
+        return registry
+    from venom_hardware_agent.tasks.wave import WaveParams, run_wave
+
+    registry.register("wave", WaveParams, run_wave)
     return registry
