@@ -23,7 +23,7 @@ from typing import Any
 import nats.errors
 from nats.js import api as js_api
 from nats.js.errors import BucketNotFoundError, NotFoundError
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from venom_common.bus import Bus, Consumer
 from venom_common.canonical import strict_loads
@@ -42,6 +42,8 @@ log = logging.getLogger("venom.orchestrator")
 QUARANTINE_BUCKET = "VENOM_QUARANTINE"
 
 TASKS = Counter("venom_orchestrator_tasks_total", "tasks by final status", ["status"])
+PEER_LOAD = Gauge("venom_orchestrator_peer_load", "Load the dispatcher sees per peer: tasks in flight + CPU EMA / 100",
+                  ["peer"])
 REDISPATCHED = Counter("venom_orchestrator_redispatched_total", "task attempts moved off a vanished peer", ["why"])
 TASK_SECONDS = Histogram("venom_orchestrator_task_seconds", "dispatch to result",
                          buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1, 5, 30))
@@ -141,7 +143,11 @@ class OrchestratorService:
     async def _on_metrics(self, env: Envelope[MetricsV1], _msg: Any) -> None:
         m = env.data
         if m.cpu_percent is not None:
-            self.peers.metrics(m.node, m.cpu_percent, time.monotonic())
+            now = time.monotonic()
+            self.peers.metrics(m.node, m.cpu_percent, now)
+            peer = self.peers.get(m.node)
+            if peer is not None:
+                PEER_LOAD.labels(m.node).set(peer.load(now))
 
     async def _initial_quarantine(self, watcher: Any) -> None:
         while True:

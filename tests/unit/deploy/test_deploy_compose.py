@@ -20,8 +20,8 @@ SERVERS = {"nats", "postgres", "jaeger", "prometheus", "grafana"}
 REQUIRED_VAR = re.compile(r"\$\{(\w+):\?[^}]*\}")
 SECRETS = {"VENOM_NATS_USER", "VENOM_NATS_PASSWORD", "VENOM_POSTGRES_PASSWORD", "VENOM_LEDGER_SIGNING_KEY",
            "VENOM_API_TOKEN", "VENOM_MESH_KEY", "VENOM_GRAFANA_ADMIN_PASSWORD"}
-#: Metrics the dashboard shows that a service does not export yet (named in docs/DEPLOY.md).
-PENDING_METRICS = {"venom_orchestrator_peer_load"}
+#: Metrics the dashboard shows that a service does not export yet (none now).
+PENDING_METRICS: set[str] = set()
 
 
 def _services() -> dict[str, dict[str, Any]]:
