@@ -151,7 +151,7 @@ def run(
     bad_rows: Annotated[str, typer.Option("--bad-rows", help="replay: skip bad rows (counted) or error (naming the line)")] = "skip",
     labels: Annotated[Path | None, typer.Option("--labels", help="replay: NAB combined_windows.json (default: found beside the file's data dir)")] = None,
     mesh: Annotated[bool, typer.Option("--mesh", help="also run mesh discovery for this run")] = False,
-    mesh_port: Annotated[int, typer.Option("--mesh-port", help="mesh discovery UDP port")] = 9000,
+    mesh_port: Annotated[int, typer.Option("--mesh-port", min=1, max=65535, help="mesh discovery UDP port (multicast)")] = 47100,
     node: Annotated[str | None, typer.Option("--node", help="node id of this run (default: run-<random>)")] = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     keep_up: Annotated[bool, typer.Option("--keep-up", help="leave a stack this command brought up running")] = False,
@@ -167,11 +167,11 @@ def run(
         from venom_cli.services import module_is_runnable
 
         if not module_is_runnable("venom_mesh_discovery"):
-            err_console.print("--mesh needs the mesh-discovery service, which is not installed yet")
+            err_console.print("--mesh needs the mesh-discovery service (venom_mesh_discovery), which is not installed")
             raise typer.Exit(2)
     options = RunOptions(beats=beats, k_flows=k_flows, p_nodes=p_nodes, t_threshold_s=t_threshold, period_s=period,
                          replay=replay, replay_metric=replay_metric, node=node, data_dir=_abs(data_dir), keep_up=keep_up,
-                         replay_bad_rows=bad_rows, labels=labels)
+                         replay_bad_rows=bad_rows, labels=labels, mesh=mesh, mesh_port=mesh_port)
     if bad_rows not in ("skip", "error"):
         err_console.print("--bad-rows is skip or error")
         raise typer.Exit(2)

@@ -49,6 +49,9 @@ class RunOptions:
     ledger_timeout_s: float = 120.0
     organ_deadline_ms: float = 50.0
     keep_up: bool = False
+    #: seed 001's --mesh / --mesh-port: this run's node also joins the mesh (signed announcements on that UDP port).
+    mesh: bool = False
+    mesh_port: int = 47100
 
 
 @dataclass
@@ -77,6 +80,8 @@ class RunSummary:
     #: With --replay on a labelled file: how ALERT / QUARANTINE decisions fall against the labelled windows.
     windows: dict[str, Any] | None = None
     replay_rows_skipped: int | None = None
+    #: With --mesh: the peers this run's node knew at the end.
+    mesh_peers: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,6 +171,7 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
                 agent, table = await _start_replay_agent(options, nats_url, node, stop, tasks)
                 rows = len(table.rows)
                 beats = rows if beats < 0 else min(beats, rows)
+            mesh = await _start_mesh(options, data_dir, nats_url, node, stop, tasks) if options.mesh else None
             settings = ArbiterSettings(
                 nats_url=nats_url, node_id=node, port=free_port(), k_flows=options.k_flows, p_nodes=options.p_nodes,
                 t_threshold_s=options.t_threshold_s, period_s=options.period_s, beats=beats,
@@ -183,6 +189,7 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
                 await arbiter.finished.wait()
             except asyncio.CancelledError:
                 pass
+            mesh_peers = sorted(p.node for p in mesh.node.table.peers()) if mesh is not None and mesh.node else None
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             wanted = set(arbiter.stored_event_ids)
@@ -204,6 +211,7 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
             replay=str(options.replay) if options.replay else None,
             windows=_windows_report(options, table, arbiter.beat_log) if table is not None else None,
             replay_rows_skipped=table.report.rows_skipped if table is not None else None,
+            mesh_peers=mesh_peers,
         )
     finally:
         stop.set()
@@ -216,6 +224,23 @@ async def run_beats(options: RunOptions, console: Console) -> RunSummary:
             from venom_cli.down import run_down
 
             run_down(data_dir, console)
+
+
+async def _start_mesh(options: RunOptions, data_dir: Path, nats_url: str, node: str, stop: asyncio.Event,
+                      tasks: list[asyncio.Task[None]]) -> Any:
+    """This run's node joins the mesh like any peer (same key as the stack's mesh-discovery)."""
+    import os
+
+    from venom_mesh_discovery.service import MeshService
+    from venom_mesh_discovery.settings import MeshSettings
+
+    key_env = {} if os.environ.get("VENOM_MESH_KEY") else {"mesh_state_dir": data_dir / "mesh"}
+    settings = MeshSettings(nats_url=nats_url, node_id=node, port=free_port(), mesh_port=options.mesh_port,
+                            mesh_unicast_port=0, mesh_peers_file=data_dir / "mesh" / f"peers-{node}.json",
+                            log_json=False, **key_env)
+    service = MeshService(settings)
+    tasks.append(asyncio.create_task(serve(service, settings, stop=stop)))
+    return service
 
 
 def _host_node() -> str:
@@ -318,6 +343,8 @@ def render_summary(summary: RunSummary, console: Console) -> None:
                                           f"({w['windows']} in the file) got an ALERT/QUARANTINE; "
                                           f"{w['decisions_inside_windows']} such decisions inside windows, "
                                           f"{w['decisions_outside_windows']} outside")
+    if summary.mesh_peers is not None:
+        table.add_row("mesh", f"{len(summary.mesh_peers)} peers: {', '.join(summary.mesh_peers) or 'none'}")
     if summary.replay_rows_skipped:
         table.add_row("replay", f"{summary.replay_rows_skipped} bad rows skipped")
     console.print(table)
