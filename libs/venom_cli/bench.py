@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,19 @@ from rich.table import Table
 bench_app = typer.Typer(help="Benchmarks: embedded NATS and PostgreSQL unless VENOM_NATS_URL / VENOM_DATABASE_URL.",
                         no_args_is_help=True)
 console = Console()
+
+
+def _report(result: dict[str, Any], title: str, as_json: bool) -> None:
+    """A benchmark's figures: one JSON object on stdout, or a table for a person."""
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict | list) else str(value))
+    console.print(table)
 
 
 @bench_app.command()
@@ -62,15 +75,7 @@ def beats(
     from venom_cli.bench_beats import bench_beats
 
     result = asyncio.run(bench_beats(rate, duration, nodes, keep=keep))
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-        return
-    table = Table(title=f"beats: {rate:g}/s × {nodes} node(s) for {duration:g} s")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    _report(result, f"beats: {rate:g}/s × {nodes} node(s) for {duration:g} s", as_json)
 
 
 @bench_app.command()
@@ -91,15 +96,7 @@ def mesh(
     if mode not in ("multicast", "unicast"):
         raise typer.BadParameter("--mode is multicast or unicast")
     result = asyncio.run(run_mesh_bench(nodes, interval, missed, rounds, mode))  # type: ignore[arg-type]
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-        return
-    table = Table(title=f"mesh: {nodes} nodes, {mode}, interval {interval:g} s, expiry after {missed} missed")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    console.print(table)
+    _report(result, f"mesh: {nodes} nodes, {mode}, interval {interval:g} s, expiry after {missed} missed", as_json)
 
 
 @bench_app.command()
@@ -119,12 +116,4 @@ def dispatch(
     from venom_orchestrator.bench import bench_dispatch
 
     result = asyncio.run(bench_dispatch(tasks, concurrency, peers, sim=sim, sim_duration_s=sim_duration, keep=keep))
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-        return
-    table = Table(title=f"dispatch: {tasks} tasks, {concurrency} in flight, {peers} peers")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
-    console.print(table)
+    _report(result, f"dispatch: {tasks} tasks, {concurrency} in flight, {peers} peers", as_json)
