@@ -78,3 +78,17 @@ def span_exporter() -> Iterator[object]:
     exporter = InMemorySpanExporter()
     setup_tracing("test", "test", None, extra_processors=[SimpleSpanProcessor(exporter)])
     yield exporter
+
+
+@pytest.fixture
+async def bus(nats_url: str) -> AsyncIterator[object]:
+    """A connected venom_common Bus with the streams ensured (a test publisher's view of the bus)."""
+    from venom_common.bus import Bus
+    from venom_common.settings import VenomSettings
+
+    b = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="test"), "test")
+    await b.ensure_streams()
+    try:
+        yield b
+    finally:
+        await b.drain()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from venom_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from venom_common.embedded import EmbeddedNats, EmbeddedPostgres, free_port, stop_processes
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -169,10 +168,7 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         cpu_used["postgres"] += sum(pg_after[pid] - pg_before.get(pid, 0.0) for pid in pg_after)
         # Stop the arbiters (each finishes its in-flight beat), then count the pulses JetStream stored:
         # every one of them must end up wholly in the ledger.
-        for proc in arbiters:
-            proc.send_signal(signal.SIGTERM)
-        for proc in arbiters:
-            proc.wait(30)
+        stop_processes(arbiters, grace_s=30)
         from venom_common.streams import EVENTS
 
         js = listener.jetstream()
@@ -198,14 +194,7 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         await conn.close()
         await listener.drain()
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, grace_s=30)
         if pg is not None:
             pg.stop()
         if nats_server is not None:

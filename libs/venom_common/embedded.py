@@ -61,6 +61,20 @@ def wait_for_port(port: int, host: str = LOCALHOST, timeout: float = 20.0, proc:
     raise EmbeddedServerError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]], grace_s: float = 20.0) -> None:
+    """SIGTERM every process still running, wait up to ``grace_s`` for each, SIGKILL what is left."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 def _scripts_dir() -> Path:
     return Path(sysconfig.get_path("scripts"))
 

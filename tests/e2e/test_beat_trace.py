@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from venom_cli.bench_beats import spawn_service, wait_ready
 from venom_common.bus import Bus
-from venom_common.embedded import free_port
+from venom_common.embedded import free_port, stop_processes
 from venom_common.settings import VenomSettings
 
 from support.beat import publish_metrics
@@ -71,14 +70,7 @@ async def test_one_beat_is_one_trace(nats_url: str, postgres_url: str, tmp_path:
                     break
                 await asyncio.sleep(0.2)
         finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_processes(procs)
         spans = receiver.snapshot()
     by_id = {s.span_id: s for s in spans}
     pulses = [s for s in spans if s.name == "pulse" and s.attributes.get("venom.node") == node]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from venom_common.bus import Bus
-from venom_common.embedded import free_port
+from venom_common.embedded import free_port, stop_processes
 from venom_common.settings import VenomSettings
 
 from support.beat import node_events, organs, publish_metrics
@@ -70,10 +70,7 @@ async def test_kill_9_and_resume_matches_uninterrupted_run(nats_url: str, tmp_pa
             await asyncio.sleep(0.5)
             resumed = await genome_beats(bus, killed)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(20)
+        stop_processes(procs)
         await bus.drain()
     assert [g.beat for g in resumed] == list(range(len(ANOMS))), "a beat was repeated or skipped"
     pulses = [e.data.beat for e in await _pulses(nats_url, killed)]

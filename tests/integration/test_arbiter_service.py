@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
-from venom_arbiter.service import ArbiterService, quarantine_status
-from venom_arbiter.settings import ArbiterSettings
+from venom_arbiter.service import quarantine_status
 from venom_common.bus import Bus
-from venom_common.embedded import free_port
 from venom_common.events import make_event, subjects
 from venom_common.events.payloads import InjectDataV1
-from venom_common.runner import serve
-from venom_common.settings import VenomSettings
 
 from support.beat import node_events, organs, publish_metrics, run_arbiter
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def bus(nats_url: str) -> Any:
-    b = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
-    await b.ensure_streams()
-    yield b
-    await b.drain()
 
 
 async def test_each_beat_publishes_pulse_four_flows_decision_genome(bus: Bus, nats_url: str, tmp_path: Path,

@@ -22,13 +22,6 @@ def rejected(reason: str) -> float:
     return REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": reason}) or 0.0
 
 
-@pytest.fixture
-async def bus(nats_url: str) -> Any:
-    b = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="test"), "test")
-    await b.ensure_streams()
-    yield b
-    await b.drain()
-
 
 def inject(node: str, anoms: int) -> Envelope[InjectDataV1]:
     return make_event(InjectDataV1(node=node, anoms=anoms), source=f"/venom/{node}/test")

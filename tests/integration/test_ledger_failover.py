@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import text
 from venom_common.bus import Bus
 from venom_common.embedded import EmbeddedPostgres
 from venom_common.events import subjects
-from venom_common.settings import VenomSettings
 from venom_ledger.db import make_engine
 from venom_ledger.ledger import Ledger
 from venom_ledger.store import LedgerStore
@@ -21,13 +19,6 @@ from .test_ledger_helpers import ledger_settings, pulse_event, running_ledger, w
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def bus(nats_url: str) -> Any:
-    b = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="test"), "test-publisher")
-    await b.ensure_streams()
-    yield b
-    await b.drain()
 
 
 async def publish_steadily(bus: Bus, node: str, count: int, published: list[str], pause: float = 0.01) -> None:

@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from venom_common.bus import Bus
 from venom_common.events import decode, encode, subjects
 from venom_common.events.payloads import CheckpointV1
-from venom_common.settings import VenomSettings
 from venom_ledger.domain import merkle
 from venom_ledger.domain.checkpoint import verify_signature
 from venom_ledger.domain.export import checkpoint_from_json
@@ -22,13 +20,6 @@ from .test_ledger_helpers import pulse_event, ledger_settings, running_ledger, w
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def bus(nats_url: str) -> Any:
-    b = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="test"), "test-publisher")
-    await b.ensure_streams()
-    yield b
-    await b.drain()
 
 
 async def recorded_ids(run: Any) -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from venom_common.embedded import free_port
+from venom_common.embedded import free_port, stop_processes
 from venom_orchestrator.domain.simulation import FleetConfig, compare_policies, percentile
 
 
@@ -182,14 +182,7 @@ async def bench_dispatch(tasks: int, concurrency: int, peers: int, *, sim: bool 
         result["rest_vs_raw_throughput"] = round(rest["tasks_per_s"] / result["raw_nats_request_reply"]["tasks_per_s"], 3)
         result["goals_met"] = {"tasks_per_s_ge_1000": rest["tasks_per_s"] >= 1000, "p99_le_20ms": rest["task_ms_p99"] <= 20}
     finally:
-        for p in procs:
-            with contextlib.suppress(ProcessLookupError):
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs, grace_s=15)
         if nats is not None:
             nats.stop()
         if keep:
