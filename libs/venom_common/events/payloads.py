@@ -90,6 +90,9 @@ class MetricsV1(Payload):
     series: dict[str, float] = Field(default_factory=dict)
     #: Anomalies counted in this sample by the agent's detector (F-ML-3).
     anoms: int = Field(0, ge=0)
+    #: The detector's graded anomaly level behind ``anoms`` (anoms is its integer part; None: no
+    #: detector, or an agent that predates the field). The entropy model reads it when present.
+    anomaly_level: float | None = Field(None, ge=0)
     #: The detector that counted ``anoms`` (None: no detector configured).
     detector: str | None = None
     #: The line of the replay file this sample was played from (None when sampled live).
@@ -189,6 +192,8 @@ class OrganFeatures(BaseModel):
     thermal_health: Unit | None = None
     battery_percent: Percent | None = None
     anoms: int = Field(0, ge=0)
+    #: MetricsV1.anomaly_level when the agent sent it: the entropy model scores it instead of anoms (F-ML-1, F-ML-3).
+    anomaly_level: float | None = Field(None, ge=0)
     cpu_cores: int | None = Field(None, ge=1)
     cache_size_bytes: int | None = Field(None, ge=0)
     cache_hit_rate: Unit | None = None

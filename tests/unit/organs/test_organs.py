@@ -1,5 +1,7 @@
 """F-ORG-R/B/E/O and F-ML-1 with the seeds' numbers."""
 
+import math
+
 import pytest
 
 from venom_common.events.payloads import GenomeView, OrganFeatures
@@ -56,6 +58,17 @@ def test_entropy_total_anoms_include_genome_risk() -> None:
                     ThreatScorer())
     assert r.threat_score == pytest.approx(0.6457, abs=5e-5)
     assert r.model_version == "seed" and "5 anoms" in r.explanation
+
+
+def test_entropy_scores_the_anomaly_level_when_the_metrics_carry_it() -> None:
+    # F-ML-1 / F-ML-3: the detector's graded level (anoms is its integer part) replaces anoms; risk still adds.
+    genome = GenomeView(R=0.25, B=0.25, E=0.15, O=0.35, risk_anoms=3)
+    r = run_entropy(OrganFeatures(anoms=2, anomaly_level=2.5), genome, EntropyMemory(), ThreatScorer())
+    assert r.threat_score == pytest.approx(1 / (1 + math.exp(-0.12 * 5.5)), abs=1e-6)
+    assert "5.5 anoms (2.5 observed + 3 genome risk)" in r.explanation
+    # Without the level (an older agent), anoms is scored as before.
+    old = run_entropy(OrganFeatures(anoms=2), genome, EntropyMemory(), ThreatScorer())
+    assert old.threat_score == pytest.approx(1 / (1 + math.exp(-0.12 * 5)), abs=1e-6)
 
 
 def test_entropy_self_attack_detect_defend_learn() -> None:

@@ -52,10 +52,13 @@ def run_entropy(features: OrganFeatures, genome: GenomeView, memory: EntropyMemo
     threats = detect_threats(features)
     defended = defend(threats, memory)
     learn(threats, memory)
-    total = features.anoms + genome.risk_anoms
+    # F-ML-1: total anoms = observed + genome risk. "Observed" is the detector's graded anomaly level when
+    # the metrics carried it (anoms is its integer part; the level ranks samples without ties), else anoms.
+    observed = features.anomaly_level if features.anomaly_level is not None else features.anoms
+    total = observed + genome.risk_anoms
     score = scorer.score(total, genome.ml_weight)
     explanation = (
-        f"threat {score:.4f} from {total} anoms ({features.anoms} observed + {genome.risk_anoms} genome risk) "
+        f"threat {score:.4f} from {total:g} anoms ({observed:g} observed + {genome.risk_anoms} genome risk) "
         f"by model {scorer.version}"
         + (f"; threats: {', '.join(threats)}" if threats else "")
     )
