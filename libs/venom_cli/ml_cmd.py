@@ -2,8 +2,9 @@
 
 Both stream every file of a NAB-layout directory (``data/<category>/*.csv``,
 ``labels/combined_windows.json``) through the same detector and entropy-model code the services
-run: the hardware agent's streaming detector turns each row into anoms, the entropy organ's
-scorer turns anoms into the threat score.
+run: the hardware agent's streaming detector turns each row into anoms and its graded anomaly
+level, the entropy organ's scorer turns the level into the threat score (as the organ does when the
+metrics carry ``anomaly_level``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _evaluate(data: Path, threat_fn: Any, keep_rows: bool, what: str) -> Any:
 
 def _write_rows(data: Path, out: Path, result: Any) -> Path:
     """OUTDIR/<category>/<file>.csv, one row per input row; a row the reader skipped (duplicate
-    timestamp, missing or non-numeric value) keeps its text with empty anoms and threat_score."""
+    timestamp, missing or non-numeric value) keeps its text with empty anoms, anomaly_level and threat_score."""
     source = data / "data" / result.key
     raw_lines = source.read_text(encoding="utf-8-sig").splitlines()
     scored = {row.line: row for row in result.scored}
@@ -69,7 +70,7 @@ def _write_rows(data: Path, out: Path, result: Any) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["timestamp", "value", "anoms", "threat_score"])
+        writer.writerow(["timestamp", "value", "anoms", "anomaly_level", "threat_score"])
         for line_no in range(2, len(raw_lines) + 1):
             text = raw_lines[line_no - 1]
             if not text.strip():
@@ -77,10 +78,10 @@ def _write_rows(data: Path, out: Path, result: Any) -> Path:
             row = scored.get(line_no)
             if row is not None:
                 writer.writerow([row.timestamp.strftime("%Y-%m-%d %H:%M:%S"), repr(row.value), row.anoms,
-                                 f"{row.score:.6f}"])
+                                 f"{row.level:.6f}", f"{row.score:.6f}"])
             else:
                 parts = (text.split(",") + ["", ""])[:2]
-                writer.writerow([parts[0].strip(), parts[1].strip(), "", ""])
+                writer.writerow([parts[0].strip(), parts[1].strip(), "", "", ""])
     return target
 
 
@@ -88,7 +89,7 @@ def _write_rows(data: Path, out: Path, result: Any) -> Path:
 def eval_nab(
     data: Annotated[Path, typer.Option("--data", help="NAB-layout directory: data/<category>/*.csv, labels/")],
     out: Annotated[Path | None, typer.Option("--out", help="write OUT/<category>/<file>.csv with "
-                                                            "timestamp,value,anoms,threat_score")] = None,
+                                                            "timestamp,value,anoms,anomaly_level,threat_score")] = None,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="entropy model versions (default: the "
                                                                        "seed model)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
@@ -96,7 +97,7 @@ def eval_nab(
     """ROC AUC of the threat score against the labelled windows (a point inside a window is positive),
     per file and per category, streaming every file through the agent's detector and the entropy model."""
     scorer = _scorer(model_dir)
-    report = _evaluate(data, lambda anoms: scorer.score(anoms, 0.12), keep_rows=out is not None,
+    report = _evaluate(data, lambda level: scorer.score(level, 0.12), keep_rows=out is not None,
                        what="evaluating")
     written = [str(_write_rows(data, out, f)) for f in report.files] if out is not None else []
     result = {
@@ -134,13 +135,13 @@ def train_command(
     lr: Annotated[float, typer.Option(min=1e-6, max=10.0)] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
-    """Train the entropy model (MSE loss, Adam) on (anoms, label) pairs streamed from labelled data,
+    """Train the entropy model (MSE loss, Adam) on (anomaly level, label) pairs streamed from labelled data,
     evaluate it by ROC AUC and save it as the next version, which the entropy organ loads without a restart."""
     from venom_organs.adapters.model_store import ModelStore
     from venom_organs.domain.entropy_model import ModelParams, evaluate_auc, train
 
     report = _evaluate(data, None, keep_rows=True, what="detecting")
-    x = [float(r.anoms) for f in report.files for r in f.scored]
+    x = [r.level for f in report.files for r in f.scored]  # what the organ scores (features.anomaly_level)
     y = [int(r.label) for f in report.files for r in f.scored]
     if not any(y) or all(y):
         console.print("[red]the labels hold one class only: nothing to learn[/]")

@@ -256,7 +256,9 @@ class HardwareAgent:
             log.exception("detector %s failed on sample %d", self.detector.name, sample.seq)
             return sample
         ins.ANOMALIES.inc(max(0, anoms))
-        return MetricsV1.model_validate({**sample.model_dump(), "anoms": anoms, "detector": self.detector.name})
+        level = getattr(self.detector, "level", None)  # graded level behind anoms (F-ML-3), when the detector has one
+        return MetricsV1.model_validate({**sample.model_dump(), "anoms": anoms, "detector": self.detector.name,
+                                         "anomaly_level": None if level is None else float(level)})
 
     async def _publish_sample(self, sample: MetricsV1) -> bool:
         assert self._ctx is not None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from venom_cli.main import app
@@ -51,9 +53,14 @@ def test_eval_nab_reports_auc_and_writes_one_row_per_input_row(tmp_path: Path) -
     for name, rows in (("a.csv", 700), ("b.csv", 701)):
         with open(tmp_path / "out" / "cat" / name) as fh:
             out = list(csv.reader(fh))
-        assert out[0] == ["timestamp", "value", "anoms", "threat_score"]
+        assert out[0] == ["timestamp", "value", "anoms", "anomaly_level", "threat_score"]
         assert len(out) - 1 == rows
-    assert out[-1][2:] == ["", ""]  # the skipped duplicate
+        for row in out[1:]:
+            if row[2]:  # anoms is the level's integer part; the seed model scores the level
+                level = float(row[3])
+                assert int(row[2]) == math.floor(level)
+                assert float(row[4]) == pytest.approx(1 / (1 + math.exp(-0.12 * level)), abs=2e-6)
+    assert out[-1][2:] == ["", "", ""]  # the skipped duplicate
 
 
 def test_train_saves_a_version_the_organ_would_serve(tmp_path: Path) -> None:

@@ -22,9 +22,11 @@ pytestmark = pytest.mark.skipif(
     reason=f"NAB data not found at {NAB} (set VENOM_NAB_DIR to a directory with data/ and labels/)",
 )
 
-# Documented figure (docs/DETECTOR.md): mean per-file ROC AUC of the default detector, streaming.
-# The goal is 0.80; it is not reached (see the doc for why), so this guards the measured figure.
-DOCUMENTED_MEAN_AUC = 0.769
+# Documented figures (docs/DETECTOR.md): mean per-file ROC AUC of the default detector's anomaly level
+# (what is scored) and of its integer anoms, streaming. The goal is 0.80; it is not reached
+# (see the doc for why), so this guards the measured figures.
+DOCUMENTED_MEAN_AUC = 0.775
+DOCUMENTED_ANOMS_AUC = 0.769
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,18 @@ def test_default_detector_reaches_the_documented_mean_auc(report: NabReport) -> 
     assert report.skipped_rows == 22  # the repeated 03:00 timestamps of two files (DST change)
 
 
-def test_threat_score_of_the_entropy_model_ranks_like_anoms(report: NabReport) -> None:
-    # F-ML-1: threat = sigmoid(w * anoms + b), w > 0 -> the same per-file AUC as anoms.
+def test_threat_score_of_the_entropy_model_ranks_like_the_level(report: NabReport) -> None:
+    # F-ML-1: threat = sigmoid(w * level + b), w > 0 -> the same per-file AUC as the level.
     for f in report.scored_files:
-        threat = np.array([1 / (1 + math.exp(-0.12 * r.anoms)) for r in f.scored])
+        threat = np.array([1 / (1 + math.exp(-0.12 * r.level)) for r in f.scored])
         labels = np.array([r.label for r in f.scored])
         assert roc_auc(threat, labels) == pytest.approx(f.auc)
+
+
+def test_the_integer_anoms_rank_worse_than_the_level_because_of_ties(report: NabReport) -> None:
+    aucs = []
+    for f in report.scored_files:
+        assert all(r.anoms == math.floor(r.level) for r in f.scored)
+        aucs.append(roc_auc([r.anoms for r in f.scored], [r.label for r in f.scored]))
+    assert float(np.mean(aucs)) == pytest.approx(DOCUMENTED_ANOMS_AUC, abs=0.001)
+    assert report.mean_auc > float(np.mean(aucs))

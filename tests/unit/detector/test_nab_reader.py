@@ -125,6 +125,27 @@ def test_threat_function_is_applied_to_anoms(tmp_path: Path) -> None:
     assert row.anoms == 2 and row.score == pytest.approx(1 / (1 + math.exp(-0.24)))
 
 
+class GradedSpike(SpikeFlag):
+    """A fake with a graded level: anoms 2 and level 2.75 on a spike, level 0.25 otherwise."""
+
+    name = "graded-spike"
+    level = 0.0
+
+    def update(self, series: dict[str, float]) -> int:
+        anoms = super().update(series)
+        self.level = anoms + 0.75 if anoms else 0.25
+        return anoms
+
+
+def test_a_detector_with_a_level_is_scored_by_its_level(tmp_path: Path) -> None:
+    lines = [f"{ts(i)},{100 if i == 5 else 1}" for i in range(10)]
+    root = write_benchmark(tmp_path, {"k/f.csv": lines}, {"k/f.csv": [[ts(4), ts(6)]]})
+    report = evaluate_nab(root, GradedSpike, keep_rows=True, threat_fn=lambda x: 1 / (1 + math.exp(-0.12 * x)))
+    spike, quiet = report.files[0].scored[5], report.files[0].scored[0]
+    assert (spike.anoms, spike.level) == (2, 2.75) and spike.score == pytest.approx(1 / (1 + math.exp(-0.33)))
+    assert (quiet.anoms, quiet.level) == (0, 0.25)
+
+
 def test_a_file_missing_from_the_labels_is_an_error(tmp_path: Path) -> None:
     root = write_benchmark(tmp_path, {"k/f.csv": [f"{ts(0)},1"]}, {"k/other.csv": []})
     with pytest.raises(NabFormatError, match="no entry 'k/f.csv'"):

@@ -67,6 +67,23 @@ def test_step_on_a_steady_metric_returns_to_zero(seed: int) -> None:
     assert (out[-500:] == 0).mean() >= 0.5 and out[-500:].max() <= 8
 
 
+def test_level_is_the_graded_sum_behind_anoms() -> None:
+    # F-ML-3: anoms is the integer part of each metric's memory; the node's level is their unfloored sum,
+    # so it orders samples that share an anoms value (the quiet floor and the fading tail of an event).
+    x = noisy_daily(1500, seed=0)
+    x[1200] = 400.0
+    det = TailSurpriseDetector()
+    anoms, levels = [], []
+    for v in x:
+        anoms.append(det.update({"cpu": float(v), "mem": float(v) / 2}))
+        levels.append(det.level)
+        assert det.level >= anoms[-1] and det.level < anoms[-1] + 2  # two metrics, each < 1 above its floor
+    tail_levels = levels[1210:1500]
+    assert len(set(tail_levels)) > len(set(anoms[1210:1500]))
+    assert np.mean(np.diff(tail_levels) < 0) > 0.8  # it fades, apart from the noise's chance exceedances
+    assert det.update({}) == 0 and det.level == 0.0  # the level covers the sample's metrics, as anoms does
+
+
 def test_no_look_ahead() -> None:
     x = noisy_daily(800, seed=1)
     y = x.copy()
@@ -75,6 +92,10 @@ def test_no_look_ahead() -> None:
     b = run(TailSurpriseDetector(), y)
     assert a[:500] == b[:500]
     assert a[500:] != b[500:]
+    da, db = TailSurpriseDetector(), TailSurpriseDetector()
+    la = [(da.update({"cpu": float(v)}), da.level)[1] for v in x]
+    lb = [(db.update({"cpu": float(v)}), db.level)[1] for v in y]
+    assert la[:500] == lb[:500] and la[500:] != lb[500:]
 
 
 def test_memory_is_bounded() -> None:

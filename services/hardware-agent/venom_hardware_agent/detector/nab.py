@@ -29,11 +29,21 @@ GAP_FACTOR = 1.5
 
 
 class StreamingDetector(Protocol):
-    """The seam the hardware agent calls once per sample (F-ML-3)."""
+    """The seam the hardware agent calls once per sample (F-ML-3).
+
+    A detector may also expose ``level``: a float anomaly level after the latest update (≥ anoms,
+    graded, without the integer count's ties). When it does, the level is what gets scored.
+    """
 
     name: str
 
     def update(self, series: dict[str, float]) -> int: ...
+
+
+def anomaly_level(detector: StreamingDetector, anoms: int) -> float:
+    """The detector's graded level after its latest update, or its anoms when it has none."""
+    level = getattr(detector, "level", None)
+    return float(anoms) if level is None else float(level)
 
 
 class NabFormatError(ValueError):
@@ -68,7 +78,8 @@ class ScoredRow:
     timestamp: datetime
     value: float
     anoms: int
-    score: float  # anoms, or threat_fn(anoms) when a threat function is given
+    level: float  # the detector's anomaly level (its anoms when it has no level)
+    score: float  # the level, or threat_fn(level) when a threat function is given
     label: bool
 
 
@@ -237,19 +248,21 @@ def score_series(
     detector: StreamingDetector,
     *,
     metric: str = "value",
-    threat_fn: Callable[[int], float] | None = None,
+    threat_fn: Callable[[float], float] | None = None,
     keep_rows: bool = False,
 ) -> FileResult:
-    """Stream one file through the detector, one update per row, and compute the AUC of the score."""
+    """Stream one file through the detector, one update per row, and compute the AUC of the score
+    (the detector's anomaly level, or ``threat_fn`` of it)."""
     scores = np.empty(len(series.values), dtype=np.float64)
     scored: list[ScoredRow] = []
     for i, value in enumerate(series.values):
         anoms = int(detector.update({metric: float(value)}))
-        score = float(threat_fn(anoms)) if threat_fn is not None else float(anoms)
+        level = anomaly_level(detector, anoms)
+        score = float(threat_fn(level)) if threat_fn is not None else level
         scores[i] = score
         if keep_rows:
             scored.append(
-                ScoredRow(series.lines[i], series.timestamps[i], float(value), anoms, score, bool(labels[i]))
+                ScoredRow(series.lines[i], series.timestamps[i], float(value), anoms, level, score, bool(labels[i]))
             )
     positives = int(labels.sum())
     auc = roc_auc(scores, labels) if 0 < positives < len(labels) else None
@@ -260,15 +273,16 @@ def evaluate_nab(
     root: Path,
     detector_factory: Callable[[], StreamingDetector],
     *,
-    threat_fn: Callable[[int], float] | None = None,
+    threat_fn: Callable[[float], float] | None = None,
     keep_rows: bool = False,
     categories: list[str] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> NabReport:
     """Score a fresh detector per file over a NAB-layout directory (root holds data/ and labels/).
 
-    ``threat_fn`` maps anoms to the threat score (the entropy model); without it the score is anoms.
-    With ``keep_rows`` every FileResult carries its (line, timestamp, value, anoms, score, label) rows;
+    The score of a row is the detector's anomaly level (``anomaly_level``: its ``level`` attribute, or
+    its anoms when it has none); ``threat_fn`` maps that level to the threat score (the entropy model).
+    With ``keep_rows`` every FileResult carries its (line, timestamp, value, anoms, level, score, label) rows;
     together with ``FileResult.skipped`` they account for every data line of the file.
     ``on_file`` is called after each file (a progress bar hook).
     """

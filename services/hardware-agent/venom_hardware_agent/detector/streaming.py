@@ -13,7 +13,8 @@ part of what is usual.
 Each evidence's tail surprise (-log10 of its tail probability, rank-based, so free of the metric's
 unit, scale and distribution) becomes a severity level: 0 below ``threshold``, then one more per
 decade of rarity. Levels accumulate in a sum that halves every ``half_life`` samples and loses
-``allowance`` per sample (floored at 0); the integer part of that sum is the metric's anoms.
+``allowance`` per sample (floored at 0). That sum is the metric's anomaly level (a float, the
+detector's graded output); its integer part is the metric's anoms (the count the seed's payloads carry).
 The memory keeps a detected event visible for a while, so anoms ranks the samples after an event
 above quiet ones and grades events by size; the histories absorb a sustained level shift and the
 allowance drains the chance exceedances, so anoms returns to 0.
@@ -101,6 +102,7 @@ class MetricState:
         return around[k // 2]
 
     def update(self, value: float) -> int:
+        """Add one sample; return the metric's anoms (the integer part of its anomaly level, ``memory``)."""
         level = self.levels(value)
         self.memory = max(0.0, self.memory * self._decay + level - self.config.allowance)
         return int(math.floor(self.memory))
@@ -137,12 +139,14 @@ class TailSurpriseDetector:
         self.max_metrics = max_metrics
         self._states: dict[str, MetricState] = {}
         self.last: dict[str, int] = {}  # anoms of each metric at its latest sample, for logs and dashboards
+        self.level = 0.0  # after the latest update: sum of its metrics' memories (F-ML-3)
 
     def config_for(self, metric: str) -> MetricConfig:
         return self.configs.get(metric, self.default)
 
     def update(self, series: dict[str, float]) -> int:
         total = 0
+        level = 0.0
         for metric, value in series.items():
             cfg = self.config_for(metric)
             if not cfg.enabled:
@@ -161,6 +165,8 @@ class TailSurpriseDetector:
             anoms = state.update(value)
             self.last[metric] = anoms
             total += anoms
+            level += state.memory
+        self.level = level  # over the same metrics as the returned anoms, so level >= anoms
         return total
 
     def state_size(self) -> int:
