@@ -182,6 +182,18 @@ class Bus:
         Raises if any was not stored in time; publishing the same events again is
         safe (the ids make JetStream drop the copies it already has).
         """
+        futures = await self.send_many(items)
+        acks: list[js_api.PubAck] = list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+        for subject, _ in items:
+            m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
+        return acks
+
+    async def send_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> list[asyncio.Future[js_api.PubAck]]:
+        """Send several events to JetStream without waiting for the stream: one ack future per event, in order.
+
+        The caller awaits the futures (all of them: an event is stored only once its ack arrived) and
+        sends the same events again if any failed; their ids make JetStream drop the copies it has.
+        """
         futures = []
         for subject, event in items:
             with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
@@ -189,10 +201,7 @@ class Bus:
                 span.set_attribute("messaging.destination.name", subject)
                 span.set_attribute("messaging.message.id", event.id)
                 futures.append(await self.js.publish_async(subject, encode(event), headers=self._headers(event)))
-        acks: list[js_api.PubAck] = list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
-        for subject, _ in items:
-            m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
-        return acks
+        return futures
 
     async def publish_core(self, subject: str, event: Envelope[Any], *, reply: str = "") -> None:
         """Publish on core NATS (not stored): requests, replies and ephemeral notices."""

@@ -25,10 +25,11 @@ pytestmark = pytest.mark.integration
 ANOMS = [0, 1, 2, 30, 35, 40, 3, 0, 0, 6, 8, 25, 25, 25, 1, 0, 2, 50, 0, 4] * 2
 
 
-def start_arbiter(nats_url: str, node: str, log: Path) -> subprocess.Popen[bytes]:
+def start_arbiter(nats_url: str, node: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VENOM_NATS_URL": nats_url, "VENOM_NODE_ID": node, "VENOM_PORT": str(free_port()),
            "VENOM_DRIVE": "metrics", "VENOM_SNAPSHOT_EVERY": "7", "VENOM_LOG_JSON": "false",
-           "VENOM_ORGAN_DEADLINE_MS": "5000"}  # the genome depends on every organ answering: no deadline misses
+           "VENOM_ORGAN_DEADLINE_MS": "5000",  # the genome depends on every organ answering: no deadline misses
+           **extra}
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "venom_arbiter"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -86,3 +87,37 @@ async def _pulses(nats_url: str, node: str) -> list[Any]:
         return await node_events(bus, node, ("beat",))
     finally:
         await bus.drain()
+
+
+async def test_kill_9_in_the_pipelined_clock_drive_repeats_and_skips_no_beat(nats_url: str, tmp_path: Path,
+                                                                             unique: str) -> None:
+    """Clock drive with several beats in flight: a kill -9 leaves beats sent and not stored; the restart
+    runs them again under their stored pulse ids, so every beat number has one pulse and one genome."""
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    await bus.ensure_streams()
+    node = f"p{unique}"
+    fast = {"VENOM_DRIVE": "clock", "VENOM_PERIOD_S": "0.002", "VENOM_PIPELINE_DEPTH": "8"}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        async with organs(nats_url, tmp_path / "models"):
+            await publish_metrics(bus, node, [3])
+            first = start_arbiter(nats_url, node, tmp_path / "first.log", **fast)
+            procs.append(first)
+            await wait_beats(bus, node, 60)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(10)
+            killed_at = len(await genome_beats(bus, node))
+            second = start_arbiter(nats_url, node, tmp_path / "second.log", **fast)
+            procs.append(second)
+            await wait_beats(bus, node, killed_at + 60)
+            second.send_signal(signal.SIGTERM)  # graceful: every beat started is stored before it exits
+            # Waited for in a thread: the organs answer from this test's event loop.
+            assert await asyncio.to_thread(second.wait, 30) == 0
+            genomes = await genome_beats(bus, node)
+    finally:
+        stop_processes(procs)
+        await bus.drain()
+    beats = [g.beat for g in genomes]
+    assert beats == list(range(len(beats))), "a beat was repeated or skipped"
+    pulses = sorted(e.data.beat for e in await _pulses(nats_url, node))
+    assert pulses == beats, "every beat has exactly one pulse"

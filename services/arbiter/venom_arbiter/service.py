@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +50,7 @@ from venom_common.ids import derived_event_id, new_event_id
 from venom_common.maths import time_wrap
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS, METRICS
+from venom_common.telemetry.metrics import EVENTS_PUBLISHED, kind_of
 from venom_common.telemetry.tracing import tracer
 
 from venom_arbiter.adapters.state_store import QUARANTINE_BUCKET, StateStore, kv_bucket
@@ -76,12 +78,44 @@ THETA = Gauge("venom_theta", "θ of the node's latest sample")
 GENOME_WEIGHT = Gauge("venom_genome_weight", "Genome weights", ["base"])
 
 
+#: Failures of the bus (NATS away or slow): the beat is sent again with the same ids, never skipped.
+BUS_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, OSError, nats.errors.Error)
+
+
 @dataclass
 class BeatOutcome:
     beat: int
     action: str
     delta_v: float
     delta_t: float
+
+
+@dataclass
+class PendingBeat:
+    """A beat whose events are sent and not yet known to be stored."""
+
+    beat: int
+    started: float
+    items: list[tuple[str, Envelope[Any]]]  # the pulse first, then flows, decision, genome (alert)
+    futures: list[asyncio.Future[Any]]  # one JetStream ack per item
+    genome: GenomeV1
+    decision: Envelope[Any]
+    action: str
+    threat: float
+    reason: str
+    injections: list[tuple[InjectDataV1, asyncio.Future[bool]]]
+    theta: float | None
+    metrics_seq: int | None
+    delta_v: float
+    delta_t: float
+    weights: dict[str, float]
+    committed: asyncio.Future[BeatOutcome]
+
+
+def _cancel(futures: list[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.cancel()  # frees the ack slot; an ack arriving later is ignored
 
 
 class ArbiterService:
@@ -91,7 +125,10 @@ class ArbiterService:
         self.settings = settings
         self.node = settings.node_id
         self.metrics_node = settings.metrics_node or settings.node_id
+        #: The stored state: what the events in JetStream say (snapshots are taken of it).
         self.state = ArbiterState()
+        #: The working state: ahead of ``state`` by the beats sent and not yet stored.
+        self._work = ArbiterState()
         self.t_lambda_s = time_wrap(settings.k_flows, settings.p_nodes, settings.u, settings.t1_s)
         # F-PULSE-1/2: the T_Λ cadence through the adaptive cycle, or a configured period.
         # F-PULSE-1/2: a configured period (settings bound it to ≥ 1 ms), else T_Λ through the adaptive cycle.
@@ -100,6 +137,7 @@ class ArbiterService:
         self.latest: MetricsV1 | None = None
         self.latest_id: str | None = None
         self.beats_done = 0
+        self.beats_started = 0
         self.decision_counts: dict[str, int] = {}
         self.last_outcome: BeatOutcome | None = None
         #: Σ ΔV over this process's beats = the error's change over the run (the per-beat ΔV telescopes).
@@ -119,7 +157,9 @@ class ArbiterService:
         self._loop_task: asyncio.Task[None] | None = None
         self._consumers: list[Any] = []
         self._metrics_queue: asyncio.Queue[tuple[Envelope[Any], asyncio.Future[None]]] = asyncio.Queue()
-        self._resume_pulse: tuple[str, datetime] | None = None
+        #: Pulse id and time of every beat sent and not yet stored (a retry or a restart reuses them).
+        self._pulse_ids: dict[int, tuple[str, datetime]] = {}
+        self._commit_queue: asyncio.Queue[PendingBeat | None] = asyncio.Queue()
         self._metrics_in_flight: set[str] = set()
         self._stopping = False
         self.failed = False
@@ -136,10 +176,11 @@ class ArbiterService:
         await self._store.open()
         self._quarantine_kv = await kv_bucket(bus, QUARANTINE_BUCKET, history=10)
         self.state = await self._store.load()
-        self._resume_pulse = await self._store.partial_pulse(self.state)
-        if self._resume_pulse:
-            log.warning("beat %d was interrupted after its pulse: re-running it with the same event ids",
-                        self.state.beat)
+        self._work = copy.deepcopy(self.state)
+        self._pulse_ids = await self._store.unstored_pulses(self.state)
+        if self._pulse_ids:
+            log.warning("beats %s were interrupted after their pulse: re-running them with the same event ids",
+                        sorted(self._pulse_ids))
         self._inbox = f"_INBOX.arbiter.{self.node}.{new_event_id()[-12:]}"
         self._subs.append(await bus.nc.subscribe(f"{self._inbox}.>", cb=self._on_reply))
         self._consumers.append(await bus.consume(
@@ -283,49 +324,80 @@ class ArbiterService:
             self.finished.set()
 
     async def _pulse(self) -> None:
+        """The beat loop. Clock drive pipelines: beat n+1 starts while beat n's events are still
+        being stored (at most ``pipeline_depth`` beats unstored); a committer task commits them in order."""
+        depth = self.settings.pipeline_depth if self.settings.drive == "clock" else 1
+        slots = asyncio.Semaphore(depth)
+        committer = asyncio.create_task(self._commit_in_order(slots), name="commit")
         next_at = time.monotonic()
-        while (self.settings.beats < 0 or self.beats_done < self.settings.beats) and not self._stopping:
-            if self.settings.drive == "metrics":
-                got = asyncio.ensure_future(self._metrics_queue.get())
-                woke = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({got, woke}, return_when=asyncio.FIRST_COMPLETED)
-                woke.cancel()
-                if not got.done():
-                    got.cancel()
-                    break
-                event, done = got.result()
-                self.latest, self.latest_id = event.data, event.id
-                await self._beat_until_stored(metrics_id=event.id)
-                self._metrics_in_flight.discard(event.id)
-                done.set_result(None)
-            else:
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), delay)
-                    if self._stopping:
+        try:
+            while (self.settings.beats < 0 or self.beats_started < self.settings.beats) and not self._stopping:
+                if committer.done():
+                    break  # the committer failed: _run reports it below
+                if self.settings.drive == "metrics":
+                    got = asyncio.ensure_future(self._metrics_queue.get())
+                    woke = asyncio.ensure_future(self._wake.wait())
+                    await asyncio.wait({got, woke}, return_when=asyncio.FIRST_COMPLETED)
+                    woke.cancel()
+                    if not got.done():
+                        got.cancel()
                         break
-                await self._beat_until_stored(metrics_id=None)
-                next_at += self.period_s
-                behind = time.monotonic() - next_at
-                if behind > self.period_s:  # overran: skip the missed ticks (counted), never pile up
-                    missed = int(behind // self.period_s)
-                    self.vitals.missed_deadlines += missed
-                    next_at += missed * self.period_s
+                    event, done = got.result()
+                    self.latest, self.latest_id = event.data, event.id
+                    await slots.acquire()
+                    pending = await self._start_until_sent(metrics_id=event.id)
+                    await self._commit_queue.put(pending)
+                    await asyncio.shield(pending.committed)  # lockstep: the sample is acked after its beat is stored
+                    self._metrics_in_flight.discard(event.id)
+                    done.set_result(None)
+                else:
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), delay)
+                        if self._stopping:
+                            break
+                    await slots.acquire()
+                    pending = await self._start_until_sent(metrics_id=None)
+                    await self._commit_queue.put(pending)
+                    next_at += self.period_s
+                    behind = time.monotonic() - next_at
+                    if behind > self.period_s:  # overran: skip the missed ticks (counted), never pile up
+                        missed = int(behind // self.period_s)
+                        self.vitals.missed_deadlines += missed
+                        next_at += missed * self.period_s
+        finally:
+            # Every beat started is stored and committed before the loop ends (graceful stop).
+            await self._commit_queue.put(None)
+            try:
+                await committer
+            except asyncio.CancelledError:
+                committer.cancel()
+                raise
 
-    async def _beat_until_stored(self, metrics_id: str | None) -> None:
+    async def _start_until_sent(self, metrics_id: str | None) -> PendingBeat:
         delay = 0.1
         while True:
             try:
-                await self.run_beat(metrics_id)
-                return
-            except (TimeoutError, ConnectionError, OSError, nats.errors.Error) as exc:
+                return await self.start_beat(metrics_id)
+            except BUS_ERRORS as exc:
                 # NATS away or slow: the beat is retried with the same ids, never skipped. Anything else
                 # is a fault in the beat itself: it propagates and stops the service (see _run).
                 PUBLISH_FAILURES.inc()
-                log.warning("beat %d not stored (%s); retrying with the same ids", self.state.beat, exc)
+                log.warning("beat %d not sent (%s); retrying with the same ids", self._work.beat, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _commit_in_order(self, slots: asyncio.Semaphore) -> None:
+        while (pending := await self._commit_queue.get()) is not None:
+            try:
+                await self.finish_beat(pending)
+            except BaseException as exc:
+                if not pending.committed.done():
+                    pending.committed.set_exception(exc)
+                raise
+            finally:
+                slots.release()
 
     def _features(self) -> OrganFeatures:
         m = self.latest
@@ -376,16 +448,20 @@ class ArbiterService:
         return results
 
     async def run_beat(self, metrics_id: str | None) -> BeatOutcome:
-        """One beat, committed only when every event of it is stored."""
-        assert self._ctx is not None and self._quarantine_kv is not None
+        """One beat, start to commit (no pipelining)."""
+        pending = await self.start_beat(metrics_id)
+        return await self.finish_beat(pending)
+
+    async def start_beat(self, metrics_id: str | None) -> PendingBeat:
+        """Run beat ``self._work.beat`` up to its events being sent (not yet stored) and advance the
+        working state, so the next beat can start while this one's events are being stored."""
+        assert self._ctx is not None
         bus, source = self._ctx.bus, self._ctx.source
-        state = self.state
+        state = self._work
         beat = state.beat
         started = time.perf_counter()
-        if self._resume_pulse is not None:
-            pulse_id, pulse_time = self._resume_pulse
-        else:
-            pulse_id, pulse_time = new_event_id(), datetime.now(UTC)
+        resumed = self._pulse_ids.get(beat)
+        pulse_id, pulse_time = resumed if resumed is not None else (new_event_id(), datetime.now(UTC))
         with self._tracer.start_as_current_span("pulse", kind=SpanKind.INTERNAL) as span:
             span.set_attribute("venom.node", self.node)
             span.set_attribute("venom.beat", beat)
@@ -403,18 +479,20 @@ class ArbiterService:
             )
             pulse_event = make_event(pulse, source=source, subject=subjects.beat(self.node), event_id=pulse_id,
                                      time=pulse_time)
-            # The pulse goes out first so that the organs' spans and the ledger see the beat begin.
-            pulse_ack = bus.publish_many([(subjects.beat(self.node), pulse_event)], timeout=self.settings.publish_timeout_s)
-            pulse_task = asyncio.ensure_future(pulse_ack)
-            flows = await self._ask_organs(beat, features, view, source)
-            vector = aggregate_recommendations({o: f.result for o, f in flows.items()}, genome)  # F-ARB-2
-            decision = decide(vector)  # F-ARB-3
-            balance = flows["balance"].result
-            gains = PidGains(balance.kp, balance.ki, balance.kd) if isinstance(balance, BalanceResult) else PidGains()
-            # F-ARB-4 on a scratch copy of the PID: the state changes only at commit, from the genome event.
-            scratch = GenomicPid(state.pid.integral, state.pid.previous_error)
-            step = scratch.step(self.t_lambda_s, self.period_s, gains, self.settings.t_threshold_s)
+            # The pulse goes out first so that the organs' spans and the ledger see the beat begin; until the
+            # beat is stored, a retry (or a restart) reuses its id, so every event id of the beat stays the same.
+            self._pulse_ids[beat] = (pulse_id, pulse_time)
+            pulse_item = (subjects.beat(self.node), pulse_event)
+            pulse_futures = await bus.send_many([pulse_item])
             try:
+                flows = await self._ask_organs(beat, features, view, source)
+                vector = aggregate_recommendations({o: f.result for o, f in flows.items()}, genome)  # F-ARB-2
+                decision = decide(vector)  # F-ARB-3
+                balance = flows["balance"].result
+                gains = PidGains(balance.kp, balance.ki, balance.kd) if isinstance(balance, BalanceResult) else PidGains()
+                # F-ARB-4 on a scratch copy of the PID: the state changes from the genome event.
+                scratch = GenomicPid(state.pid.integral, state.pid.previous_error)
+                step = scratch.step(self.t_lambda_s, self.period_s, gains, self.settings.t_threshold_s)
                 evolved = evolve(genome, step.delta_o, vector.threat)  # F-ARB-5
                 failed = failed_organs({o: f.result for o, f in flows.items()})
                 adjustments: list[str] = []
@@ -456,43 +534,75 @@ class ArbiterService:
                     items.append((subjects.alert(self.node),
                                   make_event(alert, source=source, subject=subjects.alert(self.node),
                                              event_id=derived_event_id(pulse_id, "alert"), time=pulse_time)))
-                self._resume_pulse = (pulse_id, pulse_time)  # until stored, a retry reuses the same ids
-                acks = await bus.publish_many(items, timeout=self.settings.publish_timeout_s)
-                await pulse_task
-                if decision.action == "QUARANTINE":
-                    await self._mark_quarantined(beat, vector.threat, decision.reason, decision_event.id)
+                futures = await bus.send_many(items)
             except BaseException:
-                pulse_task.cancel()
+                _cancel(pulse_futures)
                 raise
+        # The next beat starts from this one's outcome; the stored state (self.state) follows at commit.
+        state.apply(genome_payload, 0)
+        del self._injections[: len(injections)]
+        self.beats_started += 1
+        return PendingBeat(
+            beat=beat, started=started, items=[pulse_item, *items], futures=pulse_futures + futures,
+            genome=genome_payload, decision=decision_event, action=decision.action, threat=vector.threat,
+            reason=decision.reason, injections=injections, theta=features.theta, metrics_seq=features.metrics_seq,
+            delta_v=step.delta_v, delta_t=step.error, weights=evolved.weights(),
+            committed=asyncio.get_running_loop().create_future(),
+        )
+
+    async def finish_beat(self, pending: PendingBeat) -> BeatOutcome:
+        """Wait until every event of the beat is stored (sending the same events again while NATS is away),
+        then commit: the stored state, the quarantine mark, metrics and snapshot."""
+        assert self._ctx is not None and self._quarantine_kv is not None
+        bus = self._ctx.bus
+        delay = 0.1
+        while True:
+            try:
+                acks = await asyncio.wait_for(asyncio.gather(*pending.futures), self.settings.publish_timeout_s)
+                if pending.action == "QUARANTINE":
+                    await self._mark_quarantined(pending.beat, pending.threat, pending.reason, pending.decision.id)
+                break
+            except BUS_ERRORS as exc:
+                _cancel(pending.futures)
+                PUBLISH_FAILURES.inc()
+                log.warning("beat %d not stored (%s); sending the same events again", pending.beat, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                with contextlib.suppress(*BUS_ERRORS):
+                    pending.futures = await bus.send_many(pending.items)
+        for subject, _ in pending.items:
+            EVENTS_PUBLISHED.labels(kind_of(subject)).inc()
         # --- commit -----------------------------------------------------------------------------
-        state.apply(genome_payload, acks[len(ORGANS) + 1].seq)
-        self._resume_pulse = None
-        for _, done in injections:
+        genome_index = 1 + len(ORGANS) + 1  # pulse, four flows, decision, genome
+        self.state.apply(pending.genome, acks[genome_index].seq)
+        self._pulse_ids.pop(pending.beat, None)
+        for _, done in pending.injections:
             INJECTIONS.labels("applied").inc()
             if not done.done():
                 done.set_result(True)
-        del self._injections[: len(injections)]
-        elapsed = time.perf_counter() - started
-        self.vitals.record(elapsed, missed_deadline=elapsed > self.period_s)
+        elapsed = time.perf_counter() - pending.started
+        self.vitals.record(elapsed, missed_deadline=elapsed > self.period_s * self.settings.pipeline_depth)
         self.beats_done += 1
         BEATS.inc()
         BEAT_SECONDS.observe(elapsed)
-        DECISIONS.labels(decision.action).inc()
-        if features.theta is not None:
-            THETA.set(features.theta)
-        for base, value in evolved.weights().items():
+        DECISIONS.labels(pending.action).inc()
+        if pending.theta is not None:
+            THETA.set(pending.theta)
+        for base, value in pending.weights.items():
             GENOME_WEIGHT.labels(base).set(value)
-        if state.beat % self.settings.snapshot_every == 0 and self._store is not None:
-            await self._store.save(state)
-        outcome = BeatOutcome(beat=beat, action=decision.action, delta_v=step.delta_v, delta_t=step.error)
-        self.decision_counts[decision.action] = self.decision_counts.get(decision.action, 0) + 1
+        if self.state.beat % self.settings.snapshot_every == 0 and self._store is not None:
+            await self._store.save(self.state)
+        outcome = BeatOutcome(beat=pending.beat, action=pending.action, delta_v=pending.delta_v,
+                              delta_t=pending.delta_t)
+        self.decision_counts[pending.action] = self.decision_counts.get(pending.action, 0) + 1
         self.last_outcome = outcome
-        self.delta_v_total += step.delta_v
+        self.delta_v_total += pending.delta_v
         if self.beat_log is not None:
-            self.beat_log.append((beat, decision.action, features.metrics_seq))
+            self.beat_log.append((pending.beat, pending.action, pending.metrics_seq))
         if self.stored_event_ids is not None:
-            self.stored_event_ids.append(pulse_id)
-            self.stored_event_ids.extend(e.id for subj, e in items if not subj.startswith("venom.alert."))
+            self.stored_event_ids.extend(e.id for subj, e in pending.items if not subj.startswith("venom.alert."))
+        if not pending.committed.done():
+            pending.committed.set_result(outcome)
         return outcome
 
     async def _mark_quarantined(self, beat: int, threat: float, reason: str, decision_id: str) -> None:

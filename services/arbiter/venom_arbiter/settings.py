@@ -35,3 +35,8 @@ class ArbiterSettings(VenomSettings):
     organ_deadline_ms: float = Field(50.0, gt=0, le=60_000, description="how long a beat waits for the organs")
     snapshot_every: int = Field(100, ge=1, le=1_000_000, description="beats between state snapshots (JetStream KV)")
     publish_timeout_s: float = Field(5.0, gt=0, le=120)
+    pipeline_depth: int = Field(
+        8, ge=1, le=1024,
+        description="clock drive: beats whose events may still be on their way to JetStream while the next beat "
+        "runs (1: each beat waits until its events are stored); the metrics drive always runs one at a time",
+    )
