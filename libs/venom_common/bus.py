@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -299,63 +301,229 @@ class Bus:
         return consumer
 
 
+class _Delivery:
+    """One message a pull feed received: subject, ack subject (``reply``), data, and headers parsed
+    only when asked for (a consumer needs them only for a recorded span's trace context).
+
+    ``ack``/``nak``/``term`` behave as nats-py's ``Msg`` methods (a message published to the reply
+    subject); :func:`_ack_all` acknowledges a whole batch in one write.
+    """
+
+    __slots__ = ("_nc", "subject", "reply", "data", "_raw_headers", "_headers")
+
+    def __init__(self, nc: NatsClient, subject: str, reply: bytes, data: bytes, raw_headers: bytes | None,
+                 headers: dict[str, str] | None = None) -> None:
+        self._nc = nc
+        self.subject = subject
+        self.reply = reply
+        self.data = data
+        self._raw_headers = raw_headers
+        self._headers = headers
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        if self._headers is None and self._raw_headers:
+            self._headers = _parse_headers(self._raw_headers)
+        return self._headers
+
+    async def ack(self) -> None:
+        await self._nc.publish(self.reply.decode(), b"")
+
+    async def nak(self, delay: float | None = None) -> None:
+        payload = b"-NAK" + (b" " + json.dumps({"delay": int(delay * 1e9)}).encode() if delay else b"")
+        await self._nc.publish(self.reply.decode(), payload)
+
+    async def term(self) -> None:
+        await self._nc.publish(self.reply.decode(), b"+TERM")
+
+
+def _parse_headers(raw: bytes) -> dict[str, str]:
+    """``NATS/1.0\\r\\nName: value\\r\\n…\\r\\n\\r\\n`` → ``{name: value}`` (the first line is the version)."""
+    out: dict[str, str] = {}
+    for line in raw.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        name = name.strip()
+        if sep and name and not any(c in b" \t" for c in name):
+            out[name.decode("ascii", "replace")] = value.strip().decode("utf-8", "replace")
+    return out
+
+
+_TAP_ATTR = "_venom_pull_feeds"
+
+
+def _tap(nc: NatsClient) -> dict[int, _PullFeed] | None:
+    """Route the protocol parser's messages for pull-feed inboxes straight to their feed.
+
+    nats-py turns every received message into a ``Msg`` (parsing its headers into a dict), queues it
+    and awaits the subscription callback for it: more work per message than the ledger's whole
+    append. The parser hands each message to ``Client._process_msg(sid, subject, reply, data,
+    headers)``; this wraps that method on one client instance so messages of a feed's subscription
+    id become :class:`_Delivery` objects in the feed's buffer, and everything else goes on as before.
+    Returns ``None`` (feeds then use an ordinary subscription callback) when the client does not have
+    that method with that signature, e.g. a future nats-py.
+    """
+    table = nc.__dict__.get(_TAP_ATTR)
+    if table is not None:
+        return table
+    original = getattr(nc, "_process_msg", None)
+    if original is None or not asyncio.iscoroutinefunction(original):
+        return None
+    try:
+        params = list(inspect.signature(original).parameters)
+    except (TypeError, ValueError):
+        return None
+    if params != ["sid", "subject", "reply", "data", "headers"]:
+        return None
+    feeds: dict[int, _PullFeed] = {}
+    stats = getattr(nc, "stats", None)
+
+    async def _process_msg(sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        feed = feeds.get(sid)
+        if feed is None:
+            await original(sid, subject, reply, data, headers)
+            return
+        if stats is not None:
+            stats["in_msgs"] += 1
+            stats["in_bytes"] += len(data)
+        feed._raw(subject, reply, data, headers)
+
+    nc._process_msg = _process_msg  # type: ignore[method-assign]
+    setattr(nc, _TAP_ATTR, feeds)
+    return feeds
+
+
+async def _ack_all(nc: NatsClient, deliveries: Sequence[_Delivery]) -> None:
+    """Acknowledge ``deliveries`` (after their work committed): one write of one PUB per message,
+    byte for byte what ``Msg.ack`` sends, instead of one publish call each. A failure means
+    redelivery, which is safe."""
+    send = getattr(nc, "_send_command", None)
+    flush = getattr(nc, "_flush_pending", None)
+    if send is None or flush is None or not asyncio.iscoroutinefunction(send):
+        for d in deliveries:
+            await _quiet(d.ack())
+        return
+    if nc.is_closed or not deliveries:
+        return
+    try:
+        await send(b"".join([b"PUB %s 0\r\n\r\n" % d.reply for d in deliveries]))
+        stats = getattr(nc, "stats", None)
+        if stats is not None:
+            stats["out_msgs"] += len(deliveries)
+        await flush()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("ack of %d messages failed (they will be redelivered): %s", len(deliveries), exc)
+
+
 class _PullFeed:
-    """Pull requests for one durable consumer, answered into one callback subscription.
+    """Pull requests for one durable consumer, answered into one buffer.
 
     nats-py's ``PullSubscription.fetch`` waits for every message with its own timeout task, which
-    costs more than handling the message; here deliveries land in a buffer from one subscription
-    callback. A fetch takes what is buffered; else asks for what is available now (``no_wait``);
-    else waits (``expires``) until something arrives. Messages of an answered request that arrive
-    after a fetch returned stay buffered, in order, for the next one.
+    costs more than handling the message; here deliveries land in a buffer (through :func:`_tap`,
+    or a subscription callback where the tap is not available). A fetch takes a full batch when one
+    is buffered; otherwise it asks for what is available now (``no_wait``: the server sends up to
+    ``batch`` messages, then a ``404`` status if it had fewer) and waits for that answer to end, so a
+    backlog is taken in full batches; when nothing is available it waits (``expires``) until
+    something arrives and returns it at once. At most one request is outstanding; messages of an
+    answered request that arrive after a fetch returned stay buffered, in order, for the next one.
     """
 
     def __init__(self, nc: NatsClient, stream: str, durable: str) -> None:
         self.nc = nc
         self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.inbox = nc.new_inbox()
-        self._buffer: list[Msg] = []
+        self._buffer: list[_Delivery] = []
         self._arrived = asyncio.Event()
-        self._request_over = asyncio.Event()
+        self._over = asyncio.Event()
+        self._open: str | None = None  # "no_wait" or "expires" while a pull request is outstanding
+        self._wanted = 0  # messages the outstanding request may still deliver
         self._sub: Any = None
+        self._feeds: dict[int, _PullFeed] | None = None
+        self.tapped = False  # True when deliveries come straight from the protocol parser
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+        feeds = _tap(self.nc)
+        sid = getattr(self._sub, "_id", None)
+        if feeds is not None and isinstance(sid, int):
+            feeds[sid] = self
+            self._feeds = feeds
+            self.tapped = True
         await self.nc.flush()
 
     async def _on_msg(self, msg: Msg) -> None:
+        """Subscription callback: used only when the tap is not installed."""
         if not msg.data and msg.headers and msg.headers.get("Status"):
-            if msg.headers["Status"] != "100":  # 404 no messages, 408 expired, 409 …: the request is over
-                self._request_over.set()
+            self._status(msg.headers["Status"])
             return
-        self._buffer.append(msg)
-        self._arrived.set()
+        self._deliver(_Delivery(self.nc, msg.subject, (msg.reply or "").encode(), msg.data, None, msg.headers))
 
-    def _take(self, batch: int) -> list[Msg]:
-        taken, self._buffer = self._buffer[:batch], self._buffer[batch:]
+    def _raw(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        """A message straight from the protocol parser (see :func:`_tap`)."""
+        if not data and headers and headers[8:9] == b" ":  # b"NATS/1.0 404 No Messages\r\n\r\n"
+            self._status(headers[9:12].decode("ascii", "replace"))
+            return
+        self._deliver(_Delivery(self.nc, subject.decode(), reply, data, headers))
+
+    def _status(self, code: str) -> None:
+        if code != "100":  # 404 no messages, 408 expired, 409 …: the request is over (100 = heartbeat)
+            self._open = None
+            self._wanted = 0
+            self._over.set()
+
+    def _deliver(self, delivery: _Delivery) -> None:
+        self._buffer.append(delivery)
+        self._arrived.set()
+        if self._wanted > 0:
+            self._wanted -= 1
+            if self._wanted == 0:  # the request is answered in full
+                self._open = None
+                self._over.set()
+
+    def _take(self, batch: int) -> list[_Delivery]:
+        taken = self._buffer[:batch]
+        del self._buffer[:batch]
         if not self._buffer:
             self._arrived.clear()
         return taken
 
-    async def _ask(self, request: dict[str, Any]) -> None:
-        self._request_over.clear()
+    async def _ask(self, request: dict[str, Any], kind: str, count: int) -> None:
+        self._over.clear()
+        self._open, self._wanted = kind, count
         await self.nc.publish(self.subject, json.dumps(request).encode(), reply=self.inbox)
 
-    async def fetch(self, batch: int, timeout: float) -> list[Msg]:
+    async def _answered(self, timeout: float) -> None:
+        """Wait for the outstanding no_wait request to end; forget it if no answer comes (reconnect)."""
+        try:
+            await asyncio.wait_for(self._over.wait(), timeout)
+        except TimeoutError:
+            self._open, self._wanted = None, 0
+
+    async def fetch(self, batch: int, timeout: float) -> list[_Delivery]:
+        if len(self._buffer) < batch and self._open == "no_wait":
+            await self._answered(timeout)
         if self._buffer:
             return self._take(batch)
-        await self._ask({"batch": batch, "no_wait": True})
-        await _first_of(self._request_over, self._arrived, timeout)
-        if self._buffer:
-            await asyncio.sleep(0)  # let the rest of the burst land
-            return self._take(batch)
-        await self._ask({"batch": batch, "expires": int(timeout * 1e9)})
-        await _first_of(self._request_over, self._arrived, timeout + 0.5)
+        if self._open is None:
+            await self._ask({"batch": batch, "no_wait": True}, "no_wait", batch)
+            await self._answered(timeout)
+            if self._buffer:
+                return self._take(batch)
+        started = time.monotonic()
+        if self._open is None:
+            await self._ask({"batch": batch, "expires": int(timeout * 1e9)}, "expires", batch)
+        await _first_of(self._over, self._arrived, timeout + 0.5)
         if not self._buffer:
+            if not self._over.is_set():
+                self._open, self._wanted = None, 0  # no answer at all: the request was lost; ask afresh
+            elif time.monotonic() - started < timeout / 2:
+                await asyncio.sleep(timeout / 2)  # refused at once (e.g. 409): do not spin on it
             raise nats.errors.TimeoutError
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # let the rest of the burst land
         return self._take(batch)
 
     async def unsubscribe(self) -> None:
+        if self._feeds is not None and self._sub is not None:
+            self._feeds.pop(getattr(self._sub, "_id", None), None)  # type: ignore[arg-type]
         if self._sub is not None:
             await self._sub.unsubscribe()
 
@@ -374,6 +542,16 @@ async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
 def _reject(consumer: str, exc: InvalidEvent) -> None:
     m.EVENTS_REJECTED.labels(exc.reason).inc()
     log.warning("rejected invalid event on %s: %s", consumer, exc, extra={"reason": exc.reason})
+
+
+def _spans_may_record() -> bool:
+    """False when no span can be recorded (no SDK provider, or the ALWAYS_OFF sampler that
+    ``setup_tracing`` installs when there is no exporter): a batch consumer then makes no spans."""
+    provider = trace.get_tracer_provider()
+    sampler = getattr(provider, "sampler", None)
+    if sampler is None:
+        return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    return sampler.get_description() != "AlwaysOffSampler"
 
 
 @dataclass
@@ -410,8 +588,8 @@ class Consumer:
             self.bus._consumers.remove(self)
 
     async def _run(self) -> None:
-        # Batch mode pipelines one batch deep: the next fetch from NATS overlaps the handling (e.g. the
-        # database commit) of the previous batch; batches are still handled and acknowledged in order.
+        # Batch mode pipelines one batch deep: the next batch is fetched and decoded while the previous
+        # one is handled (e.g. its database commit); batches are still handled and acknowledged in order.
         # Per-event handlers stay strictly sequential.
         in_flight: asyncio.Task[None] | None = None
         try:
@@ -426,75 +604,87 @@ class Consumer:
                     log.warning("fetch on %s failed: %s", self.name, exc)
                     await asyncio.sleep(0.5)
                     continue
+                valid = await self._decode(msgs)
+                if not valid:
+                    continue
                 if self.batch_handler is None:
-                    await self._handle(msgs)
+                    await self._handle_each(valid)
                     continue
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.create_task(self._handle(msgs))
+                in_flight = asyncio.create_task(self._handle_batch(valid))
         finally:
             if in_flight is not None and not in_flight.done():
                 await asyncio.shield(in_flight)
 
-    async def _handle(self, msgs: list[Msg]) -> None:
-        timer = m.HANDLE_SECONDS.labels(self.name).time()
-        timer.__enter__()
-        valid: list[tuple[Envelope[Any], Msg]] = []
+    async def _decode(self, msgs: list[_Delivery]) -> list[tuple[Envelope[Any], _Delivery]]:
+        """Valid events of a fetch; each invalid message is terminated, counted and logged."""
+        valid: list[tuple[Envelope[Any], _Delivery]] = []
+        expected = self.expected
         for msg in msgs:
             try:
-                valid.append((decode(msg.data, self.expected), msg))
+                valid.append((decode(msg.data, expected), msg))
             except InvalidEvent as exc:
                 _reject(self.name, exc)
                 await _quiet(msg.term())
                 if self.on_invalid is not None:
                     self.on_invalid(exc)
-        if not valid:
-            timer.__exit__(None, None, None)
-            return
-        tr = self.bus._tracer
-        if self.batch_handler is not None:
+        return valid
+
+    async def _handle_batch(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> None:
+        assert self.batch_handler is not None
+        timer = m.HANDLE_SECONDS.labels(self.name).time()
+        timer.__enter__()
+        per_event: list[Any] = []
+        if _spans_may_record():
             # One span per event, each a child of the span that published it (so a beat's trace shows
             # where each of its events was handled, e.g. appended to the ledger), all covering the batch.
+            tr = self.bus._tracer
             per_event = [
                 tr.start_span(f"{self.name} {m.kind_of(msg.subject)}", context=extract_context(msg.headers),
                               kind=SpanKind.CONSUMER,
                               attributes={"messaging.message.id": event.id, "messaging.batch.message_count": len(valid)})
                 for event, msg in valid
             ]
-            try:
-                await self.batch_handler([event for event, _ in valid])
-            except Exception as exc:
-                m.HANDLER_ERRORS.labels(self.name).inc()
-                log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))
-                for span in per_event:
-                    span.record_exception(exc)
-                    span.end()
-                for _, msg in valid:
-                    await _quiet(msg.nak(delay=1.0))
-                timer.__exit__(None, None, None)
-                return
-            for _, msg in valid:
-                await _quiet(msg.ack())
+        try:
+            await self.batch_handler([event for event, _ in valid])
+        except Exception as exc:
+            m.HANDLER_ERRORS.labels(self.name).inc()
+            log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))
             for span in per_event:
+                span.record_exception(exc)
                 span.end()
-            m.EVENTS_CONSUMED.labels(self.name).inc(len(valid))
-            self.handled += len(valid)
-        else:
-            assert self.handler is not None
-            for event, msg in valid:
-                with tr.start_as_current_span(
-                    f"consume {m.kind_of(msg.subject)}", context=extract_context(msg.headers), kind=SpanKind.CONSUMER
-                ):
-                    try:
-                        await self.handler(event)
-                    except Exception:
-                        m.HANDLER_ERRORS.labels(self.name).inc()
-                        log.exception("handler %s failed on event %s; will be redelivered", self.name, event.id)
-                        await _quiet(msg.nak(delay=1.0))
-                        continue
-                await _quiet(msg.ack())
-                m.EVENTS_CONSUMED.labels(self.name).inc()
-                self.handled += 1
+            for _, msg in valid:
+                await _quiet(msg.nak(delay=1.0))
+            timer.__exit__(None, None, None)
+            return
+        # Acknowledged only now: the handler returned, i.e. its work is committed.
+        await _ack_all(self.bus.nc, [msg for _, msg in valid])
+        for span in per_event:
+            span.end()
+        m.EVENTS_CONSUMED.labels(self.name).inc(len(valid))
+        self.handled += len(valid)
+        timer.__exit__(None, None, None)
+
+    async def _handle_each(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> None:
+        assert self.handler is not None
+        tr = self.bus._tracer
+        timer = m.HANDLE_SECONDS.labels(self.name).time()
+        timer.__enter__()
+        for event, msg in valid:
+            with tr.start_as_current_span(
+                f"consume {m.kind_of(msg.subject)}", context=extract_context(msg.headers), kind=SpanKind.CONSUMER
+            ):
+                try:
+                    await self.handler(event)
+                except Exception:
+                    m.HANDLER_ERRORS.labels(self.name).inc()
+                    log.exception("handler %s failed on event %s; will be redelivered", self.name, event.id)
+                    await _quiet(msg.nak(delay=1.0))
+                    continue
+            await _quiet(msg.ack())
+            m.EVENTS_CONSUMED.labels(self.name).inc()
+            self.handled += 1
         timer.__exit__(None, None, None)
 
 

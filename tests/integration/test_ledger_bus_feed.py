@@ -1,0 +1,115 @@
+"""The consume side of the bus as the ledger drives it (venom_common.bus: _PullFeed, _tap, _ack_all):
+a backlog comes in full batches, every message is acknowledged once and only after the handler
+returned, a failed batch is redelivered, and the plain-subscription fallback behaves the same."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from venom_common import bus as bus_module
+from venom_common.bus import Bus, _parse_headers
+from venom_common.events import Envelope, make_event, subjects
+from venom_common.events.payloads import InjectDataV1
+from venom_common.streams import EVENTS
+
+pytestmark = pytest.mark.integration
+
+
+def inject(node: str, anoms: int) -> Envelope[InjectDataV1]:
+    return make_event(InjectDataV1(node=node, anoms=anoms), source=f"/venom/{node}/test")
+
+
+async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def _publish(bus: Bus, node: str, n: int) -> str:
+    subject = subjects.command(node, "inject")
+    for start in range(0, n, 200):
+        await bus.publish_many([(subject, inject(node, i)) for i in range(start, min(n, start + 200))])
+    return subject
+
+
+async def _settled(bus: Bus, durable: str) -> Any:
+    info = await bus.js.consumer_info(EVENTS.name, durable)
+    return info.num_ack_pending, info.num_pending, info.num_redelivered
+
+
+@pytest.mark.parametrize("tapped", [True, False], ids=["tap", "subscription"])
+async def test_backlog_in_full_batches_each_acked_once_after_commit(
+        bus: Bus, unique: str, tapped: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = f"n{unique}{int(tapped)}"
+    subject = await _publish(bus, node, 1100)
+    if not tapped:
+        monkeypatch.setattr(bus_module, "_tap", lambda nc: None)
+    batches: list[list[int]] = []
+    acked_before_return: list[int] = []
+
+    async def commit(events: list[Envelope[Any]]) -> None:
+        await asyncio.sleep(0.05)  # a transaction
+        pending, _, _ = await _settled(bus, durable)
+        acked_before_return.append(pending)
+        batches.append([e.data.anoms for e in events])
+
+    durable = f"feed{unique}{int(tapped)}"
+    consumer = await bus.consume(stream=EVENTS.name, durable=durable, subjects=[subject], batch_handler=commit,
+                                 batch=500)
+    assert consumer.sub.tapped is tapped
+    await wait_for(lambda: sum(map(len, batches)) == 1100)
+    await consumer.stop()
+    assert [x for b in batches for x in b] == list(range(1100))  # in order, each once
+    assert [len(b) for b in batches[:2]] == [500, 500]  # a backlog is taken in full batches
+    # while a batch was in the handler, its own messages were still unacknowledged
+    assert all(p >= len(b) for p, b in zip(acked_before_return, batches, strict=True))
+    assert await _settled(bus, durable) == (0, 0, 0)
+
+
+async def test_failed_batch_is_redelivered_then_acked(bus: Bus, unique: str) -> None:
+    node = f"n{unique}"
+    subject = await _publish(bus, node, 30)
+    calls: list[list[int]] = []
+
+    async def flaky(events: list[Envelope[Any]]) -> None:
+        calls.append([e.data.anoms for e in events])
+        if len(calls) == 1:
+            raise RuntimeError("database briefly away")
+
+    durable = f"flaky{unique}"
+    consumer = await bus.consume(stream=EVENTS.name, durable=durable, subjects=[subject], batch_handler=flaky,
+                                 batch=100)
+    await wait_for(lambda: sorted(x for c in calls[1:] for x in c) == list(range(30)))
+    await consumer.stop()
+    assert calls[0] == list(range(30))
+    info = await bus.js.consumer_info(EVENTS.name, durable)
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
+    assert info.delivered.consumer_seq == 60  # each of the 30 delivered twice, then acknowledged
+
+
+async def test_idle_consumer_gets_a_single_event_quickly(bus: Bus, unique: str) -> None:
+    node = f"n{unique}"
+    subject = subjects.command(node, "inject")
+    got: list[float] = []
+
+    async def commit(events: list[Envelope[Any]]) -> None:
+        got.extend(asyncio.get_running_loop().time() for _ in events)
+
+    consumer = await bus.consume(stream=EVENTS.name, durable=f"idle{unique}", subjects=[subject],
+                                 batch_handler=commit, batch=500)
+    await asyncio.sleep(0.8)  # the feed is now waiting in an expiring pull request
+    sent = asyncio.get_running_loop().time()
+    await bus.publish(subject, inject(node, 1))
+    await wait_for(lambda: len(got) == 1)
+    await consumer.stop()
+    assert got[0] - sent < 0.25  # not held back until the request expires or a batch fills
+
+
+def test_header_block_parsing() -> None:
+    raw = b"NATS/1.0\r\nNats-Msg-Id: abc\r\ntraceparent:00-0af7-b7ad-01\r\nbad name: x\r\n\r\n"
+    assert _parse_headers(raw) == {"Nats-Msg-Id": "abc", "traceparent": "00-0af7-b7ad-01"}
