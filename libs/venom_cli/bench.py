@@ -65,6 +65,8 @@ def beats(
     rate: Annotated[float, typer.Option("--rate", min=0.1, max=100_000, help="beats per second per node")] = 100.0,
     duration: Annotated[float, typer.Option("--duration", min=0.5, max=3600, help="seconds of beating")] = 10.0,
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=64, help="arbiters, one per node")] = 1,
+    pipeline_depth: Annotated[int, typer.Option("--pipeline-depth", min=1, max=1024,
+                                                help="beats sent and not yet stored per arbiter")] = 8,
     keep: Annotated[bool, typer.Option("--keep", help="keep the work directory (logs)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
@@ -74,7 +76,7 @@ def beats(
 
     from venom_cli.bench_beats import bench_beats
 
-    result = asyncio.run(bench_beats(rate, duration, nodes, keep=keep))
+    result = asyncio.run(bench_beats(rate, duration, nodes, keep=keep, pipeline_depth=pipeline_depth))
     _report(result, f"beats: {rate:g}/s × {nodes} node(s) for {duration:g} s", as_json)
 
 

@@ -93,7 +93,8 @@ async def _raw_baselines(nats_url: str, samples: int = 2000) -> dict[str, float 
             "raw_js_publish_per_s": round(js_rate)}
 
 
-async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: bool = False) -> dict[str, Any]:
+async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: bool = False,
+                      pipeline_depth: int = 8) -> dict[str, Any]:
     if rate <= 0 or duration <= 0 or nodes < 1:
         raise ValueError("rate and duration must be > 0 and nodes ≥ 1")
     work = Path(tempfile.mkdtemp(prefix="venom-bench-beats-"))
@@ -141,7 +142,9 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         for node in node_ids:
             port = free_port()
             arbiters.append(spawn_service("venom_arbiter", {**base, "VENOM_NODE_ID": node, "VENOM_PORT": str(port),
-                                                     "VENOM_PERIOD_S": str(1.0 / rate)}, work / f"arbiter-{node}.log"))
+                                                     "VENOM_PERIOD_S": str(1.0 / rate),
+                                                     "VENOM_PIPELINE_DEPTH": str(pipeline_depth)},
+                                            work / f"arbiter-{node}.log"))
             ports[f"arbiter-{node}"] = port
         procs.extend(arbiters)
         for node in node_ids:
@@ -224,6 +227,7 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
     result = {
         "target_rate": rate * nodes,
         "nodes": nodes,
+        "pipeline_depth": pipeline_depth,
         "duration_s": duration,
         "achieved_rate": round(len(complete) / span_s, 1) if span_s > 0 else None,
         "beats_stored": pulses_stored,
