@@ -3,8 +3,9 @@
     nice -n 10 .venv/bin/python bench/detector_experiments.py --data ../shared/data/nab
 
 Every method is a streaming object with the agent's seam, ``update({metric: value}) -> int``,
-scored by ``evaluate_nab`` (fresh detector per file, one update per row, ROC AUC of anoms against
-the labelled windows, mean over the files that have a window). Then a parameter grid for the
+scored by ``evaluate_nab`` (fresh detector per file, one update per row, ROC AUC of the detector's
+``level`` when it has one, else of anoms, against the labelled windows, mean over the files that
+have a window). Then a parameter grid for the
 chosen method, with 2-fold and leave-one-file-out estimates (parameters picked on the other files).
 """
 
@@ -125,6 +126,49 @@ class SeasonalTail:
         return int(self.memory)
 
 
+class IntegerAnoms:
+    """The chosen detector scored by its integer anoms only (its output before the graded level was exposed)."""
+
+    def __init__(self, cfg: MetricConfig | None = None) -> None:
+        self.inner = TailSurpriseDetector(cfg)
+        self.name = "tail-surprise, integer anoms"
+
+    def update(self, series: dict[str, float]) -> int:
+        return self.inner.update(series)
+
+
+class DifferenceState(MetricState):
+    """The chosen evidences plus a third: the tail surprise of the first difference x[t] - x[t-1]."""
+
+    def __init__(self, config: MetricConfig) -> None:
+        super().__init__(config)
+        self.diffs = RankedWindow(config.history)
+        self.prev: float | None = None
+
+    def levels(self, value: float) -> int:
+        level = 0
+        if self.prev is not None:
+            change = value - self.prev
+            level = self._level(self.diffs, change) if self.seen >= self.config.warmup else 0
+            self.diffs.push(change)
+        self.prev = value
+        return level + super().levels(value)
+
+
+class WithDifference:
+    """One metric through DifferenceState, scored by its level (as the chosen detector)."""
+
+    def __init__(self, cfg: MetricConfig | None = None) -> None:
+        self.state = DifferenceState(cfg or MetricConfig())
+        self.name = "tail-surprise + first difference"
+        self.level = 0.0
+
+    def update(self, series: dict[str, float]) -> int:
+        anoms = self.state.update(next(iter(series.values())))
+        self.level = self.state.memory
+        return anoms
+
+
 # --------------------------------------------------------------------------- isolation forest (bench only)
 
 
@@ -208,6 +252,24 @@ def reactive_ceiling(root: Path) -> float:
     return float(np.mean(aucs))
 
 
+def pre_post(report: NabReport) -> tuple[float, float]:
+    """Mean AUC of each window's first half (before the labelled event at its centre) against the negatives,
+    and of its second half against the negatives: where a reactive detector wins and where it cannot.
+    Needs a report made with keep_rows."""
+    pre, post = [], []
+    for f in report.scored_files:
+        scores = np.array([r.score for r in f.scored])
+        labels = np.array([r.label for r in f.scored])
+        first = np.zeros(labels.size, dtype=bool)
+        idx = np.flatnonzero(labels)
+        for seg in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+            first[seg[0] : (seg[0] + seg[-1]) // 2] = True
+        for half, out in ((first, pre), (labels & ~first, post)):
+            keep = half | ~labels
+            out.append(roc_auc(scores[keep], half[keep]))
+    return float(np.mean(pre)), float(np.mean(post))
+
+
 GRID = {
     "history": (504, 1008, 2016),
     "threshold": (1.5, 2.0, 2.5),
@@ -276,7 +338,14 @@ def main() -> None:
         ("value + shape (width 6), allowance 0.05", lambda: TailSurpriseDetector(MetricConfig(shape_width=6))),
         ("value + shape (width 24), allowance 0.05", lambda: TailSurpriseDetector(MetricConfig(shape_width=24))),
         ("value + shape (width 12), no allowance", lambda: TailSurpriseDetector(MetricConfig(allowance=0.0))),
-        ("**value + shape (width 12), allowance 0.05 (chosen, defaults)**", TailSurpriseDetector),
+        ("value + shape (width 12), allowance 0.05, scored by the integer anoms (before)", IntegerAnoms),
+        ("value + shape, no allowance, half-life 72", lambda: TailSurpriseDetector(
+            MetricConfig(allowance=0.0, half_life=72.0))),
+        ("value + shape + first difference, allowance 0.05", WithDifference),
+        ("value + shape + first difference, no allowance, half-life 72", lambda: WithDifference(
+            MetricConfig(allowance=0.0, half_life=72.0))),
+        ("**value + shape (width 12), allowance 0.05, scored by the level (chosen, defaults)**",
+         TailSurpriseDetector),
     ]
     if args.slow:
         methods.append(("streaming isolation forest on 12-sample windows, ranked, decayed (slow)", StreamingIForest))
@@ -288,7 +357,10 @@ def main() -> None:
         print(f"| {label} | {report.mean_auc:.3f} | {time.perf_counter() - t0:.1f} |", flush=True)
     print(f"| reference: oracle reacting at each window's centre, no precursor | {reactive_ceiling(root):.3f} | - |")
 
-    chosen = run(root, TailSurpriseDetector)
+    chosen = evaluate_nab(root, TailSurpriseDetector, keep_rows=True)
+    pre, post = pre_post(chosen)
+    print(f"\nChosen detector: first halves of the windows (before the event) {pre:.3f}, "
+          f"second halves {post:.3f} (each against all negatives)")
     print("\nPer file, chosen detector (defaults):\n")
     print("| file | rows | positives | AUC |")
     print("|---|---|---|---|")
