@@ -20,9 +20,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import uvicorn
 from fastapi import FastAPI, Response
@@ -36,6 +36,22 @@ from venom_common.telemetry.tracing import setup_tracing, shutdown_tracing
 
 log = logging.getLogger("venom.runner")
 
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]
+
+
+class FrontDoor:
+    """What uvicorn serves: the service's FastAPI app, or a handler the service put in front of it
+    (:meth:`ServiceContext.put_in_front`) that answers some requests itself and passes the rest on."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.handler: ASGIApp = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        await self.handler(scope, receive, send)
+
 
 @dataclass
 class ServiceContext:
@@ -46,11 +62,20 @@ class ServiceContext:
     bus: Bus
     app: FastAPI
     stopping: asyncio.Event
+    front_door: FrontDoor | None = None
     source: str = field(init=False)
 
     def __post_init__(self) -> None:
         #: The CloudEvents ``source`` of everything this service publishes.
         self.source = f"/venom/{self.settings.node_id}/{self.name}"
+
+    def put_in_front(self, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
+        """Serve ``wrap(app)`` instead of the FastAPI app: for a hot path that cannot afford the
+        framework's per-request work (the orchestrator's ``POST /tasks``); it must hand every request
+        it does not answer to the app it wraps."""
+        if self.front_door is None:
+            raise RuntimeError("this context has no front door (not started by serve())")
+        self.front_door.handler = wrap(self.front_door.app)
 
 
 class Service(Protocol):
@@ -116,8 +141,9 @@ async def serve(service: Service, settings: VenomSettings, *, stop: asyncio.Even
 
     state: dict[str, object] = {"started": False, "ready": service.ready}
     app = build_app(service.name, state)
+    front_door = FrontDoor(app)
     server = _QuietServer(
-        uvicorn.Config(app, host=settings.bind_host, port=settings.port, log_level="warning", lifespan="off",
+        uvicorn.Config(front_door, host=settings.bind_host, port=settings.port, log_level="warning", lifespan="off",
                        access_log=False)
     )
     http_task = asyncio.create_task(server.serve(), name="http")
@@ -129,7 +155,8 @@ async def serve(service: Service, settings: VenomSettings, *, stop: asyncio.Even
             return
         state["bus"] = bus
         await bus.ensure_streams()
-        ctx = ServiceContext(name=service.name, settings=settings, bus=bus, app=app, stopping=stopping)
+        ctx = ServiceContext(name=service.name, settings=settings, bus=bus, app=app, stopping=stopping,
+                             front_door=front_door)
         await service.start(ctx)
         state["started"] = True
         log.info("%s started on %s:%d (node %s)", service.name, settings.bind_host, settings.port, settings.node_id)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -84,33 +85,31 @@ async def _raw_baseline(nats_url: str, nodes: list[str], tasks: int, concurrency
 
 
 async def _through_rest(url: str, token: str, tasks: int, concurrency: int) -> dict[str, Any]:
-    slots = asyncio.Semaphore(concurrency)
-    lat: list[float] = []
-    statuses: dict[str, int] = {}
-    nodes: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits,
-                                 headers={"Authorization": f"Bearer {token}"}) as http:
-        async def one(i: int) -> None:
-            async with slots:
-                start = time.perf_counter()
-                r = await http.post("/tasks?wait=true", json={"task_type": "hash", "payload": {"data": f"v-{i}"}})
-                lat.append(time.perf_counter() - start)
-                body = r.json() if r.status_code in (200, 202) else {"status": f"http_{r.status_code}"}
-                statuses[body["status"]] = statuses.get(body["status"], 0) + 1
-                if body.get("node"):
-                    nodes[body["node"]] = nodes.get(body["node"], 0) + 1
+    """The REST figures, measured by :mod:`venom_orchestrator.loadgen` in its own process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "venom_orchestrator.loadgen", url, token, str(tasks), str(concurrency),
+        str(min(200, tasks)), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({proc.returncode}): {err.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(out)
+    return result
 
-        await asyncio.gather(*(one(i) for i in range(min(200, tasks))))  # warm-up
-        lat.clear()
-        statuses.clear()
-        nodes.clear()
-        start = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(tasks)))
-        wall = time.perf_counter() - start
-    s = _stats(lat)
-    return {"tasks_per_s": round(tasks / wall, 1), "task_ms_p50": s["p50"], "task_ms_p99": s["p99"],
-            "statuses": statuses, "tasks_by_peer": nodes}
+
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    import psutil
+
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            out[name] = t.user + t.system
+    return out
+
+
+def _cpu_ms_per_task(before: dict[str, float], after: dict[str, float], tasks: int) -> dict[str, float]:
+    """CPU time each process spent in a phase, per task: where the machine's two cores went."""
+    return {name: round(1000.0 * (after[name] - before[name]) / tasks, 4) for name in before if name in after}
 
 
 def _sim(cfg: FleetConfig) -> dict[str, Any]:
@@ -175,9 +174,21 @@ async def bench_dispatch(tasks: int, concurrency: int, peers: int, *, sim: bool 
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"workers not healthy in the orchestrator: {sorted(healthy)}")
                 await asyncio.sleep(0.1)
+        pids = {"orchestrator": procs[1].pid, "workers": procs[0].pid, "bench_process": os.getpid()}
+        if nats is not None and nats.proc is not None:
+            pids["nats_server"] = nats.proc.pid
+        before = _cpu_seconds(pids)
         result["raw_nats_request_reply"] = await _raw_baseline(nats_url, nodes, tasks, concurrency)
+        middle = _cpu_seconds(pids)
+        result["raw_nats_request_reply"]["cpu_ms_per_task"] = _cpu_ms_per_task(before, middle, tasks + min(200, tasks))
         rest = await _through_rest(url, token, tasks, concurrency)
+        after = _cpu_seconds(pids)
+        cpu = _cpu_ms_per_task(middle, after, tasks + min(200, tasks))
+        cpu.pop("bench_process", None)
+        cpu["load_generator"] = rest["client_cpu_ms_per_task"]
+        result["cpu_ms_per_task"] = cpu
         result.update({k: rest[k] for k in ("tasks_per_s", "task_ms_p50", "task_ms_p99")})
+        result["task_ms_max"] = rest["task_ms_max"]
         result["statuses"], result["tasks_by_peer"] = rest["statuses"], rest["tasks_by_peer"]
         result["rest_vs_raw_throughput"] = round(rest["tasks_per_s"] / result["raw_nats_request_reply"]["tasks_per_s"], 3)
         result["goals_met"] = {"tasks_per_s_ge_1000": rest["tasks_per_s"] >= 1000, "p99_le_20ms": rest["task_ms_p99"] <= 20}

@@ -99,6 +99,10 @@ class OrchestratorService:
             self._grpc, self.grpc_port = await start_grpc(s.bind_host, s.grpc_port)
             log.info("gRPC VenomService on %s:%d", s.bind_host, self.grpc_port)
         install_routes(ctx.app, self)
+        if s.rest_fast_path:
+            from venom_orchestrator.api import fast_tasks
+
+            ctx.put_in_front(fast_tasks.install(self))
         self._started = True
 
     async def stop(self) -> None:
@@ -258,6 +262,7 @@ class OrchestratorService:
             finally:
                 peer.in_flight -= 1
             result = reply.data
+            self.peers.served(node, result.elapsed_ms / 1000.0)  # the peer's speed, learnt (dispatch.py)
             record.attempts[-1].outcome = result.status
             if result.status == "succeeded":
                 peer.tasks_succeeded += 1

@@ -16,8 +16,9 @@ class OrchestratorSettings(VenomSettings):
     grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC VenomService port on bind_host; 0 picks a free one")
     grpc_enabled: bool = Field(True, description="serve gRPC VenomService (F-ORCH-4)")
     ema_tau_s: float = Field(10.0, gt=0, le=3600, description="EMA time constant τ: w = e^(−Δt/τ) (F-ORCH-1)")
-    dispatch_policy: Literal["p2c", "least_loaded", "round_robin", "random"] = Field(
-        "p2c", description="how a peer is chosen; p2c (power of two choices) unless benchmarking")
+    dispatch_policy: Literal["p2c_delay", "p2c", "least_loaded", "round_robin", "random"] = Field(
+        "p2c_delay", description="how a peer is chosen: p2c_delay (power of two choices among the 4 peers with the "
+        "shortest expected delay) unless benchmarking; docs/ORCHESTRATOR.md")
     health_interval_s: float = Field(2.0, gt=0, le=600, description="seconds between health pings of each peer")
     health_timeout_s: float = Field(1.0, gt=0, le=60, description="a ping unanswered this long fails")
     health_failures: int = Field(2, ge=1, le=100, description="failed pings in a row that make a peer unhealthy")
@@ -25,4 +26,7 @@ class OrchestratorSettings(VenomSettings):
     reply_grace_s: float = Field(2.0, gt=0, le=60, description="wait this long past a task's deadline for its result")
     task_history: int = Field(100_000, ge=100, le=10_000_000, description="finished tasks kept for GET /tasks/{id}")
     self_peer: bool = Field(True, description="count this node as a peer (its hardware agent runs a worker)")
+    rest_fast_path: bool = Field(
+        True, description="answer well-formed POST /tasks without FastAPI's per-request layers (api/fast_tasks.py)")
+    uvloop: bool = Field(True, description="run on uvloop's event loop when installed (orchestrator extra)")
     peer_consumer: str = Field("orchestrator-peers", description="durable consumer name on venom.mesh.peer.*")

@@ -11,6 +11,7 @@ import pytest
 
 from venom_orchestrator.domain.dispatch import (
     Candidate,
+    ExpectedDelayP2C,
     LeastLoaded,
     NoEligiblePeer,
     PowerOfTwoChoices,
@@ -19,9 +20,9 @@ from venom_orchestrator.domain.dispatch import (
     eligible,
     policy_by_name,
 )
-from venom_orchestrator.domain.ema import TimeDecayEMA
-from venom_orchestrator.domain.peers import PeerTable
-from venom_orchestrator.domain.simulation import FleetConfig, compare_policies, percentile
+from venom_orchestrator.domain.ema import SampleEMA, TimeDecayEMA
+from venom_orchestrator.domain.peers import SERVICE_MIN_SAMPLES, PeerTable
+from venom_orchestrator.domain.simulation import POLICIES, FleetConfig, compare_policies, percentile, simulate
 from venom_orchestrator.domain.tasks import TaskBook, TaskRecord
 
 
@@ -121,10 +122,72 @@ def test_percentile() -> None:
     assert math.isnan(percentile([], 50))
 
 
+def test_sample_ema() -> None:
+    ema = SampleEMA(0.1)
+    assert ema.update(10.0) == 10.0
+    assert ema.update(20.0) == pytest.approx(15.0)  # the first samples are a plain mean
+    for _ in range(200):
+        ema.update(30.0)
+    assert ema.value == pytest.approx(30.0, abs=1e-6) and ema.samples == 202
+    with pytest.raises(ValueError):
+        SampleEMA(0.0)
+    with pytest.raises(ValueError):
+        ema.update(math.inf)
+
+
+def test_expected_delay_p2c_picks_among_the_k_best() -> None:
+    fast = [Candidate(f"f{i}", load=0.0, service_s=0.01) for i in range(4)]
+    slow = [Candidate(f"s{i}", load=0.0, service_s=1.0) for i in range(4)]
+    policy = ExpectedDelayP2C(random.Random(3), k=4)
+    picks = Counter(policy.choose(fast + slow) for _ in range(2000))
+    assert set(picks) == {"f0", "f1", "f2", "f3"}  # idle fast peers beat idle slow ones
+    # a fast peer with a queue loses to an idle slow one once (load + 1)·√s is larger: 101·0.1 > 1·1
+    busy_fast = [Candidate(f"f{i}", load=100.0, in_flight=100, service_s=0.01) for i in range(4)]
+    assert set(Counter(policy.choose(busy_fast + slow) for _ in range(500))) == {"s0", "s1", "s2", "s3"}
+    # two random among the k best, the better of the two: the best wins most, the k-th never
+    ranked = [Candidate(f"n{i}", load=float(i), service_s=0.01) for i in range(6)]
+    picks = Counter(policy.choose(ranked) for _ in range(4000))
+    assert set(picks) == {"n0", "n1", "n2"} and picks["n0"] > picks["n1"] > picks["n2"]
+    # unmeasured peers count as the median measured one
+    mixed = [Candidate("new", load=0.0), Candidate("a", load=0.0, service_s=0.5), Candidate("b", load=0.0,
+                                                                                          service_s=2.0)]
+    assert set(Counter(ExpectedDelayP2C(random.Random(1), k=2).choose(mixed) for _ in range(500))) <= {"new", "a"}
+    assert policy_by_name("p2c_delay").name == "p2c_delay"
+    with pytest.raises(ValueError):
+        ExpectedDelayP2C(k=1)
+
+
+def test_peer_table_learns_service_times() -> None:
+    t = PeerTable(10.0)
+    t.joined("a", addresses=[], version="1", capabilities=[], role="generic", via="seed", last_seen=datetime.now(UTC))
+    t.ping_ok("a", 1.0)
+    for _ in range(SERVICE_MIN_SAMPLES - 1):
+        t.served("a", 0.2)
+        assert t.candidates(0)[0].service_s is None  # too few results to trust
+    t.served("a", 0.2)
+    t.get("a").in_flight = 3
+    c = t.candidates(0)[0]
+    assert c.service_s == pytest.approx(0.2) and c.in_flight == 3 and c.load == pytest.approx(3.0)
+
+
 def test_simulation_orders_the_policies() -> None:
-    cfg = FleetConfig(duration_s=20.0)
-    r = compare_policies(cfg, "stale")
-    assert r["jsq_oracle"].p99_ms < r["p2c"].p99_ms < r["least_loaded"].p99_ms
-    assert r["p2c"].p99_ms < 0.5 * r["round_robin"].p99_ms
+    """The service's view (own tasks in flight exact, CPU 1 s stale, speeds learnt) on a short run."""
+    cfg = FleetConfig(duration_s=12.0)
+    r = compare_policies(cfg, "service")
+    assert r["p2c_delay"].p99_ms <= 1.2 * r["jsq_oracle"].p99_ms
+    assert r["p2c_delay"].p99_ms <= 0.5 * r["round_robin"].p99_ms
+    assert r["p2c_delay"].share_by_speed["speed_4"] > r["round_robin"].share_by_speed["speed_4"]  # speeds learnt
     assert r["round_robin"].share_by_speed["speed_1"] == pytest.approx(0.5, abs=0.01)
     assert all(x.tasks > 1000 for x in r.values())
+    # with nothing but the 1 s old report, least-loaded herds and two random choices do not
+    stale = compare_policies(cfg, "report", {"p2c": POLICIES["p2c"], "least_loaded": POLICIES["least_loaded"]})
+    assert stale["jsq_oracle"].p99_ms < stale["p2c"].p99_ms < stale["least_loaded"].p99_ms
+    with pytest.raises(ValueError):
+        simulate(cfg, POLICIES["p2c"], "stale")  # type: ignore[arg-type]
+
+
+def test_simulation_with_several_dispatchers_counts_each_ones_own_tasks() -> None:
+    cfg = FleetConfig(duration_s=8.0, dispatchers=3)
+    r = simulate(cfg, POLICIES["p2c_delay"], "service")
+    rr = simulate(cfg, POLICIES["round_robin"], "service")
+    assert r.tasks == rr.tasks > 1000 and r.p99_ms < 0.5 * rr.p99_ms

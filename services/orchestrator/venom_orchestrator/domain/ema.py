@@ -42,3 +42,26 @@ class TimeDecayEMA:
             return rest
         w = self.weight(now - self.at)
         return w * self.value + (1.0 - w) * rest
+
+
+@dataclass
+class SampleEMA:
+    """EMA per sample, ``ema ← (1 − α)·ema + α·x``: for quantities measured once per event (a task's
+    service time), where silence says nothing — unlike load, it does not age towards a rest value."""
+
+    alpha: float
+    value: float | None = None
+    samples: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0.0 < self.alpha <= 1.0):
+            raise ValueError(f"alpha must be in (0, 1], got {self.alpha!r}")
+
+    def update(self, sample: float) -> float:
+        if not math.isfinite(sample):
+            raise ValueError(f"EMA sample must be finite, got {sample!r}")
+        self.samples += 1
+        # the first samples weigh 1/n (a plain mean) until 1/n falls below α: no long bias from the first one
+        weight = max(self.alpha, 1.0 / self.samples)
+        self.value = sample if self.value is None else (1.0 - weight) * self.value + weight * sample
+        return self.value

@@ -3,6 +3,9 @@
 Load of a peer = its CPU EMA as a fraction (cpu_percent/100, EMA with time decay τ) + the tasks this
 orchestrator has in flight there. A fully busy CPU thus counts like one task in flight; the
 in-flight part is exact and immediate, the CPU part is as old as the last metrics sample.
+
+Speed of a peer: the mean time its worker took per task (``TaskResultV1.elapsed_ms``, an EMA per
+sample with weight α, :class:`SampleEMA`), learnt from the results this orchestrator receives.
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from venom_orchestrator.domain.dispatch import Candidate
-from venom_orchestrator.domain.ema import TimeDecayEMA
+from venom_orchestrator.domain.ema import SampleEMA, TimeDecayEMA
+
+#: Weight of one task's service time in a peer's estimate (about the last 1/α = 20 tasks count).
+SERVICE_ALPHA = 0.05
+#: Results a peer needs before its own estimate is used (until then it counts as a median peer):
+#: one unlucky long task must not brand a peer slow for good.
+SERVICE_MIN_SAMPLES = 5
 
 
 @dataclass
@@ -30,6 +39,7 @@ class Peer:
     last_ping_ms: float | None = None
     quarantine: dict[str, object] | None = None
     cpu: TimeDecayEMA = field(init=False)
+    service: SampleEMA = field(default_factory=lambda: SampleEMA(SERVICE_ALPHA))
     in_flight: int = 0
     tasks_succeeded: int = 0
     tasks_failed: int = 0
@@ -47,7 +57,8 @@ class Peer:
 
     def candidate(self, now: float) -> Candidate:
         return Candidate(node=self.node, load=self.load(now), healthy=bool(self.present and self.healthy),
-                         quarantined=self.quarantined)
+                         quarantined=self.quarantined, in_flight=self.in_flight,
+                         service_s=self.service.value if self.service.samples >= SERVICE_MIN_SAMPLES else None)
 
 
 class PeerTable:
@@ -55,6 +66,7 @@ class PeerTable:
         self.tau_s = tau_s
         self.failures_to_unhealthy = failures_to_unhealthy
         self._peers: dict[str, Peer] = {}
+        self._ordered: list[Peer] = []  # by node id, rebuilt when a peer is added
 
     def __contains__(self, node: str) -> bool:
         return node in self._peers
@@ -63,12 +75,13 @@ class PeerTable:
         return self._peers.get(node)
 
     def all(self) -> list[Peer]:
-        return [self._peers[n] for n in sorted(self._peers)]
+        return list(self._ordered)
 
     def ensure(self, node: str) -> Peer:
         peer = self._peers.get(node)
         if peer is None:
             peer = self._peers[node] = Peer(node=node, tau_s=self.tau_s)
+            self._ordered = [self._peers[n] for n in sorted(self._peers)]
         return peer
 
     def joined(self, node: str, *, addresses: list[str], version: str, capabilities: list[str], role: str,
@@ -96,6 +109,12 @@ class PeerTable:
         peer = self._peers.get(node)
         if peer is not None:
             peer.cpu.update(cpu_percent, now)
+
+    def served(self, node: str, service_s: float) -> None:
+        """A task came back: its worker took ``service_s`` seconds to run it."""
+        peer = self._peers.get(node)
+        if peer is not None and service_s >= 0:
+            peer.service.update(service_s)
 
     def ping_ok(self, node: str, ms: float) -> None:
         peer = self._peers.get(node)
@@ -126,4 +145,4 @@ class PeerTable:
         self.ensure(node).quarantine = info
 
     def candidates(self, now: float) -> list[Candidate]:
-        return [p.candidate(now) for p in self.all()]
+        return [p.candidate(now) for p in self._ordered]
