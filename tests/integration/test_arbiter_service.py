@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from venom_common.bus import Bus
 from venom_common.events import make_event, subjects
 from venom_common.events.payloads import InjectDataV1
 
-from support.beat import node_events, organs, publish_metrics, run_arbiter
+from support.beat import metrics, node_events, organs, publish_metrics, run_arbiter
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +46,19 @@ async def test_each_beat_publishes_pulse_four_flows_decision_genome(bus: Bus, na
     assert [a.data.action for a in alerts] == ["ALERT", "QUARANTINE", "QUARANTINE"]
     status = await quarantine_status(bus, node)
     assert status is not None and status["beat"] == 3 and "threat" in status["reason"]
+
+
+async def test_the_detectors_graded_level_reaches_the_entropy_model(bus: Bus, nats_url: str, tmp_path: Path,
+                                                                   unique: str) -> None:
+    """F-ML-1/F-ML-3: the agent's anomaly_level (anoms is its integer part) is what the entropy model scores."""
+    node = f"l{unique}"
+    sample = metrics(node, 0, 4).model_copy(update={"anomaly_level": 4.9})
+    await bus.publish(subjects.metrics(node), make_event(sample, source=f"/venom/{node}/t"))
+    async with organs(nats_url, tmp_path):
+        await run_arbiter(nats_url, node, beats=1)
+    decision = [e.data for e in await node_events(bus, node, ("decision",))][0]
+    assert decision.evidence["anoms"] == 4 and decision.evidence["anomaly_level"] == pytest.approx(4.9)
+    assert decision.vector.threat == pytest.approx(1 / (1 + math.exp(-0.12 * 4.9)), abs=5e-5)  # 0.6429, not 0.6177
 
 
 async def test_missing_organ_is_an_error_result_and_the_beat_completes(bus: Bus, nats_url: str, tmp_path: Path,

@@ -405,7 +405,8 @@ class ArbiterService:
             return OrganFeatures()
         return OrganFeatures(
             theta=m.theta.theta, cpu_health=m.theta.h_cpu, memory_health=m.theta.h_mem, thermal_health=m.theta.h_term,
-            battery_percent=m.battery_percent, anoms=m.anoms, cpu_cores=m.cpu_count, metrics_seq=m.seq,
+            battery_percent=m.battery_percent, anoms=m.anoms, anomaly_level=m.anomaly_level, cpu_cores=m.cpu_count,
+            metrics_seq=m.seq,
         )
 
     async def _ask_organs(self, beat: int, features: OrganFeatures, genome: GenomeView,
@@ -503,7 +504,8 @@ class ArbiterService:
                     adjustments = [b.mode, b.conservation] if isinstance(b, BalanceResult) else []
                 decision_payload = DecisionV1(
                     node=self.node, beat=beat, action=decision.action, vector=vector, reason=decision.reason,
-                    evidence={"anoms": features.anoms, "risk_anoms": genome.risk_anoms, "theta": features.theta,
+                    evidence={"anoms": features.anoms, "anomaly_level": features.anomaly_level,
+                              "risk_anoms": genome.risk_anoms, "theta": features.theta,
                               "failed_organs": ",".join(failed) or None,
                               "model_version": getattr(flows["entropy"].result, "model_version", None)},
                     adjustments=adjustments,
