@@ -271,6 +271,7 @@ class Bus:
         deliver_policy: js_api.DeliverPolicy = js_api.DeliverPolicy.ALL,
         on_invalid: Callable[[InvalidEvent], None] | None = None,
         max_ack_pending: int | None = None,
+        prepare: Callable[[list[Envelope[Any]]], Any] | None = None,
     ) -> Consumer:
         """Start a durable pull consumer; return its handle (``await consumer.stop()`` to end it).
 
@@ -278,7 +279,15 @@ class Bus:
         (all valid events of a fetch at once, e.g. one database transaction)
         is given. Acknowledgement follows the handler's return. ``on_invalid`` is called for each
         invalid message (after it is terminated and counted), e.g. for a service's own counter.
+
+        ``prepare`` (batch mode only) is called on each batch's valid events as soon as they are
+        decoded, while the previous batch may still be in ``batch_handler`` (e.g. waiting for its
+        commit); ``batch_handler`` then receives what ``prepare`` returned instead of the events.
+        Work that does not depend on the previous batch (e.g. encoding) thus overlaps its commit.
+        A ``prepare`` error fails the batch like a handler error (negative acknowledgement).
         """
+        if prepare is not None and batch_handler is None:
+            raise ValueError("prepare needs a batch_handler")
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
         config = js_api.ConsumerConfig(
@@ -295,7 +304,8 @@ class Bus:
         await self.js.add_consumer(stream, config)
         sub = _PullFeed(self.nc, stream, durable)
         await sub.start()
-        consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch, on_invalid=on_invalid)
+        consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch, on_invalid=on_invalid,
+                            prepare=prepare)
         consumer.start()
         self._consumers.append(consumer)
         return consumer
@@ -567,6 +577,7 @@ class Consumer:
     batch: int
     fetch_timeout_s: float = 0.5
     on_invalid: Callable[[InvalidEvent], None] | None = None
+    prepare: Callable[[list[Envelope[Any]]], Any] | None = None
     _task: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     handled: int = 0
@@ -610,9 +621,10 @@ class Consumer:
                 if self.batch_handler is None:
                     await self._handle_each(valid)
                     continue
+                prepared, failure = self._prepare(valid)
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.create_task(self._handle_batch(valid))
+                in_flight = asyncio.create_task(self._handle_batch(valid, prepared, failure))
         finally:
             if in_flight is not None and not in_flight.done():
                 await asyncio.shield(in_flight)
@@ -631,7 +643,17 @@ class Consumer:
                     self.on_invalid(exc)
         return valid
 
-    async def _handle_batch(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> None:
+    def _prepare(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> tuple[Any, Exception | None]:
+        events = [event for event, _ in valid]
+        if self.prepare is None:
+            return events, None
+        try:
+            return self.prepare(events), None
+        except Exception as exc:  # noqa: BLE001 - reported and negatively acknowledged by _handle_batch
+            return None, exc
+
+    async def _handle_batch(self, valid: list[tuple[Envelope[Any], _Delivery]], prepared: Any,
+                            failure: Exception | None = None) -> None:
         assert self.batch_handler is not None
         timer = m.HANDLE_SECONDS.labels(self.name).time()
         timer.__enter__()
@@ -647,7 +669,9 @@ class Consumer:
                 for event, msg in valid
             ]
         try:
-            await self.batch_handler([event for event, _ in valid])
+            if failure is not None:
+                raise failure
+            await self.batch_handler(prepared)
         except Exception as exc:
             m.HANDLER_ERRORS.labels(self.name).inc()
             log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))

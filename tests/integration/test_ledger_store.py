@@ -170,3 +170,21 @@ async def test_a_rewritten_and_rehashed_chain_fails_the_signed_root(ledger):
             previous = h
     report = await ledger.verify_chain()
     assert report.fault is not None and report.fault.reason == "root" and report.fault.index == 6
+
+
+async def test_a_failed_append_leaves_nothing_behind(ledger, engine):
+    """Entries and their Merkle nodes are one transaction: when the node rows cannot be written, no
+    entry of the batch is stored either, and the writer reloads before appending again."""
+    await _fill(ledger, 10)  # 11 entries with genesis; the next batch completes the level-4 node (4, 0)
+    await _sql(ledger, "INSERT INTO ledger_merkle_nodes (chain, level, idx, hash) VALUES (:chain, 4, 0, '\\x00')")
+    with pytest.raises(Exception):
+        await ledger.append([Record({"n": i}, f"late-{i}") for i in range(10)])
+    assert (await ledger.store.head()).tree_size == 11
+    assert not ledger.writer.holding  # a failed append gives up the session (and the lock)
+    await _sql(ledger, "DELETE FROM ledger_merkle_nodes WHERE chain = :chain AND level = 4 AND idx = 0")
+    assert await ledger.writer.try_acquire()
+    added = await ledger.append([Record({"n": i}, f"late-{i}") for i in range(10)])
+    assert [e.index for e in added] == list(range(11, 21))
+    assert (await ledger.verify_chain()).ok
+    root_from_nodes = await ledger.store.root(21)
+    assert root_from_nodes == ledger.writer.frontier.root()

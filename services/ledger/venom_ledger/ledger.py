@@ -25,19 +25,34 @@ from venom_ledger.domain import merkle
 from venom_ledger.domain.chain import ZERO_HASH, ChainFault, Entry, check_row, genesis_entry, now_timestamp
 from venom_ledger.domain.export import checkpoint_to_json
 from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead, key_id_of, public_key_raw, sign, verify_signature
-from venom_ledger.store import ChainWriter, LedgerStore, NotTheWriter, Record
+from venom_ledger.store import CanonicalRecord, ChainWriter, LedgerStore, NotTheWriter, Record, canonical_records
 
 #: The envelope attributes an entry records: what the event says, not how it travelled.
 RECORDED_ATTRIBUTES = ("id", "source", "type", "time", "subject", "data")
+
+
+#: The envelope attributes an entry does not record (the trace context, the constant CloudEvents ones).
+NOT_RECORDED = tuple(name for name in Envelope.model_fields if name not in RECORDED_ATTRIBUTES)
 
 
 def event_record(event: Envelope[Any]) -> Record:
     """The entry data of an event: its CloudEvents envelope as published (no trace context).
 
     ``model_dump(mode="json")`` gives the same JSON values as the wire encoding (``encode``), without
-    encoding and parsing a string; a unit test holds them equal.
+    encoding and parsing a string; a unit test holds them equal. (Called as the model's serializer
+    directly, then the attributes not recorded are deleted: the same dict as
+    ``model_dump(mode="json", include=RECORDED_ATTRIBUTES)`` in two thirds of the time.)
     """
-    return Record(event.model_dump(mode="json", include=set(RECORDED_ATTRIBUTES)), event.id)
+    data = event.__pydantic_serializer__.to_python(event, mode="json")
+    for name in NOT_RECORDED:
+        del data[name]
+    return Record(data, event.id)
+
+
+def encode_events(events: Sequence[Envelope[Any]]) -> list[CanonicalRecord]:
+    """Each event's entry data, canonically encoded: all of an append's work that does not depend on
+    the chain (pure, synchronous)."""
+    return canonical_records([event_record(ev) for ev in events])
 
 
 @dataclass(frozen=True)
@@ -92,7 +107,12 @@ class Ledger:
         return added[0] if added else None
 
     async def record_events(self, events: Sequence[Envelope[Any]]) -> list[Entry]:
-        return await self.append([event_record(ev) for ev in events])
+        return await self.append_canonical(encode_events(events))
+
+    async def append_canonical(self, records: Sequence[CanonicalRecord]) -> list[Entry]:
+        """Append records encoded by :func:`encode_events` (the service encodes a batch while the
+        previous one commits)."""
+        return await self._writer().append_canonical(records, self.clock())
 
     async def _record(self, payload: Payload, subject: str) -> Entry | None:
         added = await self.record_events([make_event(payload, source=self.source, subject=subject)])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from venom_common.canonical import canonical_dumps
 from venom_ledger import db
 from venom_ledger.domain import merkle
-from venom_ledger.domain.chain import Entry, StoredRow, entry_hash, genesis_entry
+from venom_ledger.domain.chain import Entry, StoredRow, genesis_entry, link_entries
 from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead
 
 log = logging.getLogger("venom.ledger.store")
@@ -61,6 +61,28 @@ class Record:
 
     data: Mapping[str, Any]
     event_id: str | None
+
+
+#: The stored head (index ≥ head - 1: the head row, and any row past it, which must not exist) and,
+#: marked by a NULL index, which of the batch's event ids are recorded already.
+HEAD_AND_RECORDED_SQL = (
+    "(SELECT idx, hash, NULL::text FROM ledger_entries WHERE chain = $1 AND idx >= $2 ORDER BY idx LIMIT 2) "
+    "UNION ALL "
+    "SELECT NULL::bigint, NULL::text, event_id FROM ledger_entries WHERE chain = $1 AND event_id = ANY($3::text[])"
+)
+
+class CanonicalRecord(NamedTuple):
+    """A record whose data is encoded already: the canonical JSON of a JSON object (the bytes an
+    entry stores and hashes), and the event id. Encoding does not depend on the chain, so it can
+    happen before the append (e.g. while the previous batch commits)."""
+
+    data_json: bytes
+    event_id: str | None
+
+
+def canonical_records(records: Sequence[Record]) -> list[CanonicalRecord]:
+    return [CanonicalRecord(canonical_dumps(r.data if type(r.data) is dict else dict(r.data)), r.event_id)
+            for r in records]
 
 
 NODES_SQL = (
@@ -314,7 +336,11 @@ class ChainWriter:
             return False
 
     async def append(self, records: Sequence[Record], timestamp: str) -> list[Entry]:
-        """Append ``records`` in one transaction; return the new entries.
+        """Append ``records`` in one transaction; return the new entries (see :meth:`append_canonical`)."""
+        return await self.append_canonical(canonical_records(records), timestamp)
+
+    async def append_canonical(self, records: Sequence[CanonicalRecord], timestamp: str) -> list[Entry]:
+        """Append encoded ``records`` in one transaction; return the new entries.
 
         A record whose event id is already in the chain (or earlier in ``records``) is skipped
         and gets no index (F-LEDGER-2). On any database error the lock is released, so the
@@ -323,7 +349,7 @@ class ChainWriter:
         if not self.holding:
             raise NotTheWriter(f"this instance is not the writer of chain {self.chain!r}; retry later")
         seen: set[str] = set()
-        fresh: list[Record] = []
+        fresh: list[CanonicalRecord] = []
         for rec in records:
             if rec.event_id is not None:
                 if rec.event_id in seen:
@@ -331,23 +357,15 @@ class ChainWriter:
                 seen.add(rec.event_id)
             fresh.append(rec)
         try:
-            await self._check_head()
-            if seen:
-                recorded = {r[0] for r in await self._driver_fetch(
-                    "SELECT event_id FROM ledger_entries WHERE chain = $1 AND event_id = ANY($2::text[])",
-                    self.chain, list(seen))}
-                if recorded:
-                    fresh = [r for r in fresh if r.event_id is None or r.event_id not in recorded]
+            recorded = await self._begin_and_check_head(list(seen))
+            if recorded:
+                fresh = [r for r in fresh if r.event_id is None or r.event_id not in recorded]
             if not fresh:
                 await self._conn.commit()  # type: ignore[union-attr]
                 return []
-            built: list[Entry] = []
-            index, previous = self.head.tree_size, self.head.last_hash
-            for rec in fresh:
-                data_json = canonical_dumps(dict(rec.data))
-                digest = entry_hash(index, timestamp, data_json, previous)
-                built.append(Entry(index, timestamp, data_json, previous, digest, rec.event_id))
-                index, previous = index + 1, digest
+            head = self.head
+            built = link_entries(head.tree_size, timestamp, head.last_hash, [r.data_json for r in fresh],
+                                 [r.event_id for r in fresh])
             await self._append_entries(built)
             return built
         except NotTheWriter:
@@ -356,30 +374,27 @@ class ChainWriter:
             await self.release()
             raise
 
-    async def _driver_fetch(self, sql: str, *args: Any) -> list[Any]:
-        """A statement on the asyncpg connection under this session, inside its open transaction."""
-        assert self._conn is not None
-        raw = await self._conn.get_raw_connection()
-        return list(await raw.driver_connection.fetch(sql, *args))  # type: ignore[union-attr]
-
     async def _check_head(self) -> None:
-        """Defence in depth: the stored head must be the one this writer holds (it is the only writer;
-        this read also opens the append's transaction)."""
+        """Open the append's transaction and check the stored head (see :meth:`_begin_and_check_head`)."""
+        await self._begin_and_check_head([])
+
+    async def _begin_and_check_head(self, event_ids: list[str]) -> set[str]:
+        """Open a fresh transaction; in it, check that the stored head is the one this writer holds
+        (defence in depth: it is the only writer) and return which of ``event_ids`` are recorded
+        already: one query, one round trip."""
         assert self._conn is not None
-        e = db.entries
         head = self.head
         if self._conn.in_transaction():
             await self._conn.commit()  # a fresh transaction, so the check and the append see one snapshot
-        rows = (await self._conn.execute(
-            select(e.c.idx, e.c.hash).where(e.c.chain == self.chain, e.c.idx >= head.tree_size - 1)
-            .order_by(e.c.idx).limit(2)
-        )).all()
-        stored = [(r.idx, r.hash) for r in rows]
+        # through SQLAlchemy, not the driver: its asyncpg adapter sends BEGIN before its first statement
+        rows = (await self._conn.exec_driver_sql(HEAD_AND_RECORDED_SQL, (self.chain, head.tree_size - 1, event_ids))).all()
+        stored = [(r[0], r[1]) for r in rows if r[2] is None]
         expected = [(head.tree_size - 1, head.last_hash)] if head.tree_size else []
         if stored != expected:
             await self.release()
             raise NotTheWriter(f"chain {self.chain!r} changed under this writer (expected head {expected}, found "
                                f"{stored}); reloading")
+        return {r[2] for r in rows if r[2] is not None}
 
     async def _append_entries(self, built: list[Entry]) -> None:
         """Insert entries and their new stored Merkle nodes, commit, then move the in-memory head.
@@ -389,12 +404,10 @@ class ChainWriter:
         """
         assert self._conn is not None
         frontier = self.frontier.copy()
-        node_rows: list[tuple[Any, ...]] = []
-        for entry in built:
-            for level, idx, value in frontier.append(bytes.fromhex(entry.hash)):
-                if level >= MIN_STORED_LEVEL:
-                    node_rows.append((self.chain, level, idx, value))
-        entry_rows = [(self.chain, en.index, en.timestamp, en.data_json.decode("utf-8"), en.previous_hash, en.hash,
+        chain = self.chain
+        node_rows = [(chain, level, idx, value) for level, idx, value in
+                     frontier.extend([bytes.fromhex(en.hash) for en in built], MIN_STORED_LEVEL)]
+        entry_rows = [(chain, en.index, en.timestamp, en.data_json.decode("utf-8"), en.previous_hash, en.hash,
                        en.event_id) for en in built]
         try:
             raw = (await self._conn.get_raw_connection()).driver_connection

@@ -103,3 +103,15 @@ def test_canonical_data_check():
     assert not c.canonical_data_ok(b'{"a": 1}')
     assert not c.canonical_data_ok(b"[1]")
     assert not c.canonical_data_ok(b'{"a":NaN}')
+
+
+def test_link_entries_hashes_the_same_bytes_as_make_entry():
+    datas = [{"id": f"e{i}", "x": i / 7, "s": "ü%d%%"} for i in range(1, 40)]
+    ts = "2026-11-21T10:00:00.000001Z"
+    expected = [c.genesis_entry("main")]
+    for i, d in enumerate(datas, start=1):
+        expected.append(c.make_entry(i, ts, d, expected[-1].hash, f"e{i}"))
+    linked = c.link_entries(1, ts, expected[0].hash, [canonical_dumps(d) for d in datas],
+                            [f"e{i}" for i in range(1, 40)])
+    assert linked == expected[1:]
+    assert c.link_entries(5, ts, "0" * 64, [], []) == []

@@ -30,3 +30,8 @@ def test_record_equals_the_wire_json_without_trace_context():
         assert canonical_dumps(dict(record.data)) == canonical_dumps(expected)
         assert record.event_id == event.id
         assert "traceparent" not in record.data
+
+
+def test_record_equals_model_dump():
+    event = _pulse()
+    assert event_record(event).data == event.model_dump(mode="json", include=set(RECORDED_ATTRIBUTES))

@@ -186,3 +186,24 @@ def test_requests_outside_the_tree_are_refused(stored):
         merkle.consistency_proof(6, 5, source)
     with pytest.raises(merkle.MerkleError):
         merkle.source_from({})(0, 0)
+
+
+@pytest.mark.parametrize("start", [0, 1, 5, 16, 31])
+def test_extend_gives_the_nodes_append_gives(start):
+    hashes = [hashlib.sha3_256(str(i).encode()).digest() for i in range(start + 70)]
+    one, many = merkle.Frontier(), merkle.Frontier()
+    for h in hashes[:start]:
+        one.append(h)
+        many.append(h)
+    expected = [n for h in hashes[start:] for n in one.append(h)]
+    assert many.extend(hashes[start:]) == expected
+    assert (many.size, many.nodes, many.root()) == (one.size, one.nodes, one.root())
+    again = merkle.Frontier.load(start, merkle.source_from({}) if start == 0 else
+                                 merkle.source_from({(lvl, idx): h for lvl, idx, h in
+                                                     _all_nodes(hashes[:start])}))
+    assert again.extend(hashes[start:], min_level=4) == [n for n in expected if n[0] >= 4]
+
+
+def _all_nodes(hashes):
+    f = merkle.Frontier()
+    return [n for h in hashes for n in f.append(h)]

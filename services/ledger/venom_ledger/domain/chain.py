@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +117,24 @@ def make_entry(index: int, timestamp: str, data: Mapping[str, Any], previous_has
     data_json = canonical_dumps(dict(data))
     return Entry(index, timestamp, data_json, previous_hash,
                  entry_hash(index, timestamp, data_json, previous_hash), event_id)
+
+
+def link_entries(index: int, timestamp: str, previous_hash: str, data_jsons: Sequence[bytes],
+                 event_ids: Sequence[str | None]) -> list[Entry]:
+    """Entries ``index, index + 1, …`` over canonical data ``data_jsons``, each linked to the one before,
+    the first to ``previous_hash``: the writer's hot loop. The hashed bytes are those of
+    :func:`hashed_bytes` (built inline with one ``%`` format; a test holds them equal)."""
+    template = b'{"data":%b,"index":%d,"previous_hash":"%b","timestamp":"' + timestamp.encode("ascii") + b'"}'
+    sha3 = hashlib.sha3_256
+    out: list[Entry] = []
+    append = out.append
+    previous = previous_hash
+    for data_json, event_id in zip(data_jsons, event_ids, strict=True):
+        digest = sha3(template % (data_json, index, previous.encode("ascii"))).hexdigest()
+        append(Entry(index, timestamp, data_json, previous, digest, event_id))
+        index += 1
+        previous = digest
+    return out
 
 
 def genesis_entry(chain: str) -> Entry:

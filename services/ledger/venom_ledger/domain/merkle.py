@@ -19,7 +19,7 @@ the leaf or the two roots, the sizes and the proof — RFC 9162 §2.1.3.2 and §
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 HASH_SIZE = 32
@@ -252,6 +252,32 @@ class Frontier:
             new.append(parent)
         self.size += 1
         return new
+
+    def extend(self, entry_hashes: Iterable[bytes], min_level: int = 0) -> list[tuple[int, int, bytes]]:
+        """Append many leaves (the writer's hot loop); return the nodes of level ≥ ``min_level`` that
+        became complete, in the order :meth:`append` would give them (a test holds them equal).
+
+        The leaf at index ``i`` completes its parent when ``i`` is odd (its left sibling is the last
+        frontier node), that parent completes the next when its own index is odd, and so on."""
+        sha3 = hashlib.sha3_256
+        nodes = self.nodes
+        size = self.size
+        out: list[tuple[int, int, bytes]] = []
+        for entry_hash in entry_hashes:
+            level, idx = 0, size
+            h = sha3(b"\x00" + entry_hash).digest()
+            if min_level <= 0:
+                out.append((0, idx, h))
+            while idx & 1:
+                h = sha3(b"\x01" + nodes.pop()[2] + h).digest()
+                level += 1
+                idx >>= 1
+                if level >= min_level:
+                    out.append((level, idx, h))
+            nodes.append((level, idx, h))
+            size += 1
+        self.size = size
+        return out
 
     def root(self) -> bytes:
         if not self.nodes:
