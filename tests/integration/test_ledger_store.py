@@ -188,3 +188,28 @@ async def test_a_failed_append_leaves_nothing_behind(ledger, engine):
     assert (await ledger.verify_chain()).ok
     root_from_nodes = await ledger.store.root(21)
     assert root_from_nodes == ledger.writer.frontier.root()
+
+
+async def test_reads_survive_a_dead_pooled_connection_without_pre_ping(postgres_url, unique):
+    """The service's engine does not ping before each checkout; a read on a pooled connection whose
+    server session is gone (PostgreSQL restarted, or the session killed) is run again on a fresh one."""
+    engine = db.make_engine(postgres_url, pre_ping=False)
+    try:
+        await db.migrate(engine)
+        writer = ChainWriter(engine, f"p{unique}")
+        assert await writer.try_acquire()
+        await writer.append([Record({"n": i}, None) for i in range(40)], "2026-11-22T00:00:00.000000Z")
+        await writer.release()
+        store = LedgerStore(engine, f"p{unique}")
+        proof = await store.inclusion_proof(7, 41)  # leaves a pooled connection behind
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        killer = db.make_engine(postgres_url)
+        async with killer.begin() as conn:
+            assert (await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})).scalar_one()
+        await killer.dispose()
+        assert await store.inclusion_proof(7, 41) == proof  # the dead one is replaced, not reported
+        assert (await store.head()).tree_size == 41
+        assert await store.inclusion_proof(7, 41) == proof
+    finally:
+        await engine.dispose()

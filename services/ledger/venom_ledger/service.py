@@ -55,7 +55,7 @@ class LedgerService:
     def __init__(self, settings: LedgerSettings) -> None:
         self.settings = settings
         self.chain = settings.ledger_chain
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, pre_ping=False)
         self.store = LedgerStore(self.engine, self.chain)
         self.writer = ChainWriter(self.engine, self.chain)
         self.ledger = Ledger(self.store, self.writer, signing_key=load_signing_key(settings))

@@ -10,12 +10,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
+import asyncpg
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from venom_common.canonical import canonical_dumps
@@ -25,6 +28,7 @@ from venom_ledger.domain.chain import Entry, StoredRow, genesis_entry, link_entr
 from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead
 
 log = logging.getLogger("venom.ledger.store")
+T = TypeVar("T")
 
 ENTRY_COLUMNS = ("chain", "idx", "timestamp", "data", "previous_hash", "hash", "event_id")
 NODE_COLUMNS = ("chain", "level", "idx", "hash")
@@ -116,6 +120,17 @@ async def read_nodes(conn: AsyncConnection, chain: str, keys: Sequence[merkle.No
     return found
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The error of a statement on a connection whose server session is gone."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, asyncpg.exceptions.PostgresConnectionError  # class 08, e.g. no such connection
+                      | asyncpg.exceptions.OperatorInterventionError  # class 57, e.g. terminated, shutdown
+                      | asyncpg.exceptions.InterfaceError  # "connection is closed"
+                      | asyncpg.exceptions.InternalClientError  # termination noticed mid-statement
+                      | ConnectionError)
+
+
 def _entry(row: Any) -> Entry:
     return Entry(row.idx, row.timestamp, row.data.encode("utf-8"), row.previous_hash, row.hash, row.event_id)
 
@@ -131,26 +146,52 @@ class LedgerStore:
         self.engine = engine
         self.chain = chain
 
+    async def _read(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``read`` on a pooled connection. If that connection turns out to be dead (PostgreSQL
+        restarted since it was pooled), the pool is replaced and ``read`` runs once more on a fresh
+        connection. With this the service's engine needs no ping before every checkout
+        (``make_engine(pre_ping=False)``), which cost one round trip per read, e.g. per proof."""
+        conn = await self.engine.connect()
+        try:
+            return await read(conn)
+        except Exception as exc:
+            if not _connection_lost(exc):
+                raise
+            log.info("a pooled database connection was dead (%s); reading again on a fresh one", exc)
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+        finally:
+            await conn.close()
+        await self.engine.dispose(close=False)  # the rest of the pool is from before the restart too
+        async with self.engine.connect() as fresh:
+            return await read(fresh)
+
+    async def _first(self, query: Any) -> Any:
+        async def run(conn: AsyncConnection) -> Any:
+            return (await conn.execute(query)).first()
+        return await self._read(run)
+
+    async def _all(self, query: Any) -> list[Any]:
+        async def run(conn: AsyncConnection) -> list[Any]:
+            return list((await conn.execute(query)).all())
+        return await self._read(run)
+
     async def head(self) -> Head:
         e = db.entries
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(e.c.idx, e.c.hash).where(e.c.chain == self.chain).order_by(e.c.idx.desc()).limit(1)
-            )).first()
+        row = await self._first(
+            select(e.c.idx, e.c.hash).where(e.c.chain == self.chain).order_by(e.c.idx.desc()).limit(1))
         return Head(0, "0" * 64) if row is None else Head(row.idx + 1, row.hash)
 
     async def entry(self, index: int) -> Entry:
         e = db.entries
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(e).where(e.c.chain == self.chain, e.c.idx == index))).first()
+        row = await self._first(select(e).where(e.c.chain == self.chain, e.c.idx == index))
         if row is None:
             raise EntryNotFound(f"no entry {index} in chain {self.chain!r}")
         return _entry(row)
 
     async def entry_by_event(self, event_id: str) -> Entry:
         e = db.entries
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(e).where(e.c.chain == self.chain, e.c.event_id == event_id))).first()
+        row = await self._first(select(e).where(e.c.chain == self.chain, e.c.event_id == event_id))
         if row is None:
             raise EntryNotFound(f"event {event_id!r} is not recorded in chain {self.chain!r}")
         return _entry(row)
@@ -158,10 +199,8 @@ class LedgerStore:
     async def entries(self, start: int, end: int) -> list[Entry]:
         """Entries with ``start <= index < end``, in order."""
         e = db.entries
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                select(e).where(e.c.chain == self.chain, e.c.idx >= start, e.c.idx < end).order_by(e.c.idx)
-            )).all()
+        rows = await self._all(
+            select(e).where(e.c.chain == self.chain, e.c.idx >= start, e.c.idx < end).order_by(e.c.idx))
         return [_entry(r) for r in rows]
 
     async def stream_rows(self, start: int = 0, end: int | None = None,
@@ -178,9 +217,8 @@ class LedgerStore:
             query = select(*cols).where(e.c.chain == self.chain, e.c.idx >= next_index)
             if end is not None:
                 query = query.where(e.c.idx < end)
-            async with self.engine.connect() as conn:
-                result = await conn.execute(query.order_by(e.c.idx).limit(limit))
-                rows = [StoredRow(r[0], r[1], r[2].encode("utf-8"), r[3], r[4]) for r in result]
+            rows = [StoredRow(r[0], r[1], r[2].encode("utf-8"), r[3], r[4])
+                    for r in await self._all(query.order_by(e.c.idx).limit(limit))]
             if not rows:
                 return
             yield rows
@@ -192,8 +230,7 @@ class LedgerStore:
         """The stored Merkle nodes ``keys`` (one query)."""
         if not keys:
             return {}
-        async with self.engine.connect() as conn:
-            return await read_nodes(conn, self.chain, keys)
+        return await self._read(lambda conn: read_nodes(conn, self.chain, keys))
 
     async def root(self, tree_size: int) -> bytes:
         return merkle.root(tree_size, merkle.source_from(await self.nodes(merkle.nodes_for_root(tree_size))))
@@ -208,35 +245,26 @@ class LedgerStore:
 
     async def latest_checkpoint(self) -> SignedTreeHead | None:
         c = db.checkpoints
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(c).where(c.c.chain == self.chain).order_by(c.c.tree_size.desc()).limit(1)
-            )).first()
+        row = await self._first(select(c).where(c.c.chain == self.chain).order_by(c.c.tree_size.desc()).limit(1))
         return None if row is None else _signed(row)
 
     async def checkpoint_covering(self, index: int) -> SignedTreeHead | None:
         """The latest checkpoint whose tree contains entry ``index``."""
         c = db.checkpoints
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(c).where(c.c.chain == self.chain, c.c.tree_size > index)
-                .order_by(c.c.tree_size.desc()).limit(1)
-            )).first()
+        row = await self._first(select(c).where(c.c.chain == self.chain, c.c.tree_size > index)
+                .order_by(c.c.tree_size.desc()).limit(1))
         return None if row is None else _signed(row)
 
     async def checkpoints(self) -> list[SignedTreeHead]:
         c = db.checkpoints
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(c).where(c.c.chain == self.chain).order_by(c.c.tree_size))).all()
+        rows = await self._all(select(c).where(c.c.chain == self.chain).order_by(c.c.tree_size))
         return [_signed(r) for r in rows]
 
     async def time_range(self) -> tuple[str | None, str | None]:
         """Timestamps of the first and last entries after genesis."""
         e = db.entries
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                select(func.min(e.c.timestamp), func.max(e.c.timestamp)).where(e.c.chain == self.chain, e.c.idx > 0)
-            )).first()
+        row = await self._first(
+            select(func.min(e.c.timestamp), func.max(e.c.timestamp)).where(e.c.chain == self.chain, e.c.idx > 0))
         return (row[0], row[1]) if row else (None, None)
 
 
@@ -387,7 +415,8 @@ class ChainWriter:
         if self._conn.in_transaction():
             await self._conn.commit()  # a fresh transaction, so the check and the append see one snapshot
         # through SQLAlchemy, not the driver: its asyncpg adapter sends BEGIN before its first statement
-        rows = (await self._conn.exec_driver_sql(HEAD_AND_RECORDED_SQL, (self.chain, head.tree_size - 1, event_ids))).all()
+        rows = (await self._conn.exec_driver_sql(
+            HEAD_AND_RECORDED_SQL, (self.chain, head.tree_size - 1, event_ids))).all()
         stored = [(r[0], r[1]) for r in rows if r[2] is None]
         expected = [(head.tree_size - 1, head.last_hash)] if head.tree_size else []
         if stored != expected:
