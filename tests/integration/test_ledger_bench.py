@@ -12,7 +12,7 @@ from venom_cli.main import app
 pytestmark = pytest.mark.integration
 
 FIGURES = ("append_per_s", "raw_insert_per_s", "verify_per_s", "raw_hash_per_s", "proof_ms_p50", "proof_ms_p99",
-           "append_vs_raw_insert", "verify_vs_raw_hash")
+           "append_vs_raw_insert", "verify_vs_raw_hash", "raw_copy_per_s", "append_vs_raw_copy")
 
 
 @pytest.mark.parametrize("direct", [False, True])
@@ -28,3 +28,5 @@ def test_bench_ledger_prints_every_figure(nats_url, postgres_url, monkeypatch, d
     assert figures["path"] == ("store" if direct else "service")
     assert figures["servers"] == {"nats": "external", "postgres": "external"}
     assert ("bus_consume_noop_per_s" in figures) is not direct
+    assert set(figures["cpu_us_per_event"]) == {"decode", "encode", "chain", "merkle"}
+    assert all(v > 0 for v in figures["cpu_us_per_event"].values())
