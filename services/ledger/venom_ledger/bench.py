@@ -105,29 +105,38 @@ async def raw_copy_rate(database_url: str, rows: list[tuple[Any, ...]], batch: i
     return len(rows) / elapsed
 
 
-def cpu_per_event(node: str, n: int = 10_000) -> dict[str, float]:
-    """Microseconds per event of each in-process stage of the append path (see the module docstring)."""
+def cpu_per_event(node: str, batch: int, n: int = 10_000) -> dict[str, float]:
+    """Microseconds per event of each in-process stage of the append path (see the module docstring),
+    batch by batch as the service runs them (so that no more events are alive at once than in the
+    service: timing all 10,000 at once would mostly time the garbage collector)."""
     from venom_common.events import decode, encode
     from venom_ledger.domain import merkle
     from venom_ledger.domain.chain import link_entries, now_timestamp
     from venom_ledger.ledger import encode_events
     from venom_ledger.service import RECORDED_TYPES
 
-    raws = [encode(ev) for ev in _events(n, node)]
-
-    def timed(run: Any) -> tuple[float, Any]:
-        start = time.process_time()
-        out = run()
-        return (time.process_time() - start) / n * 1e6, out
-
-    decode_us, events = timed(lambda: [decode(r, RECORDED_TYPES) for r in raws])
-    encode_us, records = timed(lambda: encode_events(events))
-    chain_us, entries = timed(lambda: link_entries(1, now_timestamp(), "0" * 64, [r.data_json for r in records],
-                                                   [r.event_id for r in records]))
-    hashes = [bytes.fromhex(e.hash) for e in entries]
-    merkle_us, _ = timed(lambda: merkle.Frontier().extend(hashes, 4))
-    return {"decode": round(decode_us, 2), "encode": round(encode_us, 2), "chain": round(chain_us, 2),
-            "merkle": round(merkle_us, 2)}
+    spent = {"decode": 0.0, "encode": 0.0, "chain": 0.0, "merkle": 0.0}
+    frontier, previous, index = merkle.Frontier(), "0" * 64, 1
+    clock = time.process_time
+    for chunk in _chunks(n, node):
+        raws = [encode(ev) for ev in chunk]
+        del chunk
+        for i in range(0, len(raws), batch):
+            t0 = clock()
+            events = [decode(r, RECORDED_TYPES) for r in raws[i:i + batch]]
+            t1 = clock()
+            records = encode_events(events)
+            t2 = clock()
+            entries = link_entries(index, now_timestamp(), previous, [r.data_json for r in records],
+                                   [r.event_id for r in records])
+            t3 = clock()
+            frontier.extend([bytes.fromhex(e.hash) for e in entries], 4)
+            t4 = clock()
+            for key, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                spent[key] += dt
+            index, previous = entries[-1].index + 1, entries[-1].hash
+            del events, records, entries
+    return {key: round(dt / n * 1e6, 2) for key, dt in spent.items()}
 
 
 async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch: int) -> float:
@@ -297,7 +306,7 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
             "proof_ms_p50": round(statistics.median(timings), 3),
             "proof_ms_p99": round(_percentile(timings, 0.99), 3),
         })
-        result["cpu_us_per_event"] = cpu_per_event(node)
+        result["cpu_us_per_event"] = cpu_per_event(node, options.batch)
         for key in ("append_per_s", "raw_insert_per_s", "raw_copy_per_s", "raw_hash_per_s", "verify_per_s",
                     "publish_per_s", "bus_consume_noop_per_s"):
             if key in result:
