@@ -23,7 +23,6 @@ import contextlib
 import inspect
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -446,6 +445,7 @@ class _PullFeed:
         self._over = asyncio.Event()
         self._open: str | None = None  # "no_wait" or "expires" while a pull request is outstanding
         self._wanted = 0  # messages the outstanding request may still deliver
+        self._last_status = ""  # how the last request ended: 404 none, 408 expired, 409 refused, …
         self._sub: Any = None
         self._feeds: dict[int, _PullFeed] | None = None
         self.tapped = False  # True when deliveries come straight from the protocol parser
@@ -476,6 +476,7 @@ class _PullFeed:
 
     def _status(self, code: str) -> None:
         if code != "100":  # 404 no messages, 408 expired, 409 …: the request is over (100 = heartbeat)
+            self._last_status = code
             self._open = None
             self._wanted = 0
             self._over.set()
@@ -518,15 +519,16 @@ class _PullFeed:
             await self._answered(timeout)
             if self._buffer:
                 return self._take(batch)
-        started = time.monotonic()
         if self._open is None:
             await self._ask({"batch": batch, "expires": int(timeout * 1e9)}, "expires", batch)
         await _first_of(self._over, self._arrived, timeout + 0.5)
         if not self._buffer:
             if not self._over.is_set():
                 self._open, self._wanted = None, 0  # no answer at all: the request was lost; ask afresh
-            elif time.monotonic() - started < timeout / 2:
-                await asyncio.sleep(timeout / 2)  # refused at once (e.g. 409): do not spin on it
+            elif self._last_status not in ("404", "408"):
+                # Refused (e.g. 409): do not spin on it. An expired request (408) is asked again at once,
+                # or an event arriving just after it expired would wait here for nothing.
+                await asyncio.sleep(timeout / 2)
             raise nats.errors.TimeoutError
         await asyncio.sleep(0)  # let the rest of the burst land
         return self._take(batch)

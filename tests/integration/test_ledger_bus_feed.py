@@ -110,6 +110,32 @@ async def test_idle_consumer_gets_a_single_event_quickly(bus: Bus, unique: str) 
     assert got[0] - sent < 0.25  # not held back until the request expires or a batch fills
 
 
+async def test_a_trickle_is_never_held_back_after_a_pull_request_expires(bus: Bus, unique: str) -> None:
+    """An event that arrives just after the feed's pull request expired is asked for again at once
+    (an expired request is not a refusal to back off from): every event of a trickle is handled promptly."""
+    node = f"n{unique}"
+    subject = subjects.command(node, "inject")
+    sent: dict[str, float] = {}
+    delays: list[float] = []
+
+    async def commit(events: list[Envelope[Any]]) -> None:
+        now = asyncio.get_running_loop().time()
+        delays.extend(now - sent[e.id] for e in events)
+
+    consumer = await bus.consume(stream=EVENTS.name, durable=f"trickle{unique}", subjects=[subject],
+                                 batch_handler=commit, batch=500)
+    consumer.fetch_timeout_s = 0.4  # requests expire every 0.4 s: 40 events 50 ms apart cross ~5 expiries
+    for i in range(40):
+        event = inject(node, i)
+        sent[event.id] = asyncio.get_running_loop().time()
+        await bus.publish(subject, event)
+        await asyncio.sleep(0.05)
+    await wait_for(lambda: len(delays) == 40)
+    await consumer.stop()
+    # Backing off after an expiry held such events for timeout/2 (0.2 s) or more.
+    assert max(delays) < 0.15, sorted(delays)[-5:]
+
+
 def test_header_block_parsing() -> None:
     raw = b"NATS/1.0\r\nNats-Msg-Id: abc\r\ntraceparent:00-0af7-b7ad-01\r\nbad name: x\r\n\r\n"
     assert _parse_headers(raw) == {"Nats-Msg-Id": "abc", "traceparent": "00-0af7-b7ad-01"}

@@ -23,7 +23,6 @@ from typing import Any
 
 import nats.errors
 from nats.aio.msg import Msg
-from nats.js import api as js_api
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
