@@ -107,7 +107,9 @@ def mesh(
 @bench_app.command()
 def dispatch(
     tasks: Annotated[int, typer.Option("--tasks", "-n", min=10, max=1_000_000, help="tasks to time")] = 5000,
-    concurrency: Annotated[int, typer.Option(min=1, max=1024, help="requests in flight at once")] = 32,
+    concurrency: Annotated[int, typer.Option(
+        min=1, max=1024, help="requests in flight at once (12: where ≥ 1,000 tasks/s and p99 ≤ 20 ms hold together "
+        "on two cores; more in flight only lengthens the queue)")] = 12,
     peers: Annotated[int, typer.Option(min=1, max=64, help="simulated peers (task workers)")] = 4,
     sim: Annotated[bool, typer.Option("--sim/--no-sim", help="also run the dispatch-policy simulation")] = True,
     sim_duration: Annotated[float, typer.Option(min=5, max=3600, help="simulated seconds")] = 60.0,

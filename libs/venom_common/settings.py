@@ -49,6 +49,7 @@ class VenomSettings(BaseSettings):
     bind_host: str = Field("127.0.0.1", description="address the service's HTTP port binds")
     port: int = Field(9100, ge=0, le=65535, description="the service's HTTP port (health, metrics, API)")
     shutdown_grace_s: float = Field(10.0, gt=0, le=300, description="time allowed for in-flight work at stop")
+    uvloop: bool = Field(True, description="run the service on uvloop's event loop when it is installed (it is by default)")
 
     @field_validator("node_id")
     @classmethod

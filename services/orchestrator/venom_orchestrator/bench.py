@@ -231,4 +231,9 @@ async def _serve_workers(nodes: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve_workers(sys.argv[1:]))
+    from venom_common.runner import event_loop_factory
+    from venom_common.settings import VenomSettings
+
+    # The same event loop a hardware agent's task worker runs on (VENOM_UVLOOP).
+    with asyncio.Runner(loop_factory=event_loop_factory(VenomSettings())) as runner:
+        runner.run(_serve_workers(sys.argv[1:]))

@@ -28,5 +28,4 @@ class OrchestratorSettings(VenomSettings):
     self_peer: bool = Field(True, description="count this node as a peer (its hardware agent runs a worker)")
     rest_fast_path: bool = Field(
         True, description="answer well-formed POST /tasks without FastAPI's per-request layers (api/fast_tasks.py)")
-    uvloop: bool = Field(True, description="run on uvloop's event loop when installed (orchestrator extra)")
     peer_consumer: str = Field("orchestrator-peers", description="durable consumer name on venom.mesh.peer.*")

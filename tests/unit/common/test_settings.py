@@ -36,3 +36,12 @@ def test_port_range(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENOM_PORT", "70000")
     with pytest.raises(ValidationError):
         VenomSettings()
+
+
+def test_services_run_on_uvloop_unless_turned_off() -> None:
+    import uvloop
+
+    from venom_common.runner import event_loop_factory
+
+    assert event_loop_factory(VenomSettings()) is uvloop.new_event_loop
+    assert event_loop_factory(VenomSettings(uvloop=False)) is None  # asyncio's own loop
