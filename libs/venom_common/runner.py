@@ -181,8 +181,8 @@ def event_loop_factory(settings: VenomSettings) -> Callable[[], asyncio.Abstract
     """uvloop's loop when ``settings.uvloop`` and it is installed, else None (asyncio's own loop).
 
     Every message a service handles is a few event-loop turns and socket calls; uvloop's loop and
-    transports cut the CPU each costs (docs/BENCHMARKS.md: about 8 % per organ request, 12 % per task
-    on a task worker, and it is what lets the REST dispatch path reach its goal).
+    transports cut the CPU each costs (docs/BENCHMARKS.md: about 8 % per organ request and about 12 %
+    per task on a task worker).
     """
     if not settings.uvloop:
         return None
