@@ -33,7 +33,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import NotFoundError
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from venom_common.events.envelope import Envelope, InvalidEvent, decode, encode
@@ -41,7 +40,7 @@ from venom_common.events.payloads import Payload
 from venom_common.settings import VenomSettings
 from venom_common.streams import ALL_STREAMS, StreamSpec
 from venom_common.telemetry import metrics as m
-from venom_common.telemetry.tracing import extract_context, inject_headers, tracer
+from venom_common.telemetry.tracing import extract_context, inject_headers, spans_may_record, tracer
 
 log = logging.getLogger("venom.bus")
 
@@ -185,9 +184,14 @@ class Bus:
         """
         futures = await self.send_many(items)
         acks: list[js_api.PubAck] = list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+        self.count_stored(items)
+        return acks
+
+    @staticmethod
+    def count_stored(items: Sequence[tuple[str, Envelope[Any]]]) -> None:
+        """Count events JetStream acknowledged (for callers of :meth:`send_many`, once all acks are in)."""
         for subject, _ in items:
             m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
-        return acks
 
     async def send_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> list[asyncio.Future[js_api.PubAck]]:
         """Send several events to JetStream without waiting for the stream: one ack future per event, in order.
@@ -556,16 +560,6 @@ def _reject(consumer: str, exc: InvalidEvent) -> None:
     log.warning("rejected invalid event on %s: %s", consumer, exc, extra={"reason": exc.reason})
 
 
-def _spans_may_record() -> bool:
-    """False when no span can be recorded (no SDK provider, or the ALWAYS_OFF sampler that
-    ``setup_tracing`` installs when there is no exporter): a batch consumer then makes no spans."""
-    provider = trace.get_tracer_provider()
-    sampler = getattr(provider, "sampler", None)
-    if sampler is None:
-        return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
-    return sampler.get_description() != "AlwaysOffSampler"
-
-
 @dataclass
 class Consumer:
     """A running durable pull consumer (see :meth:`Bus.consume`)."""
@@ -657,61 +651,57 @@ class Consumer:
     async def _handle_batch(self, valid: list[tuple[Envelope[Any], _Delivery]], prepared: Any,
                             failure: Exception | None = None) -> None:
         assert self.batch_handler is not None
-        timer = m.HANDLE_SECONDS.labels(self.name).time()
-        timer.__enter__()
-        per_event: list[Any] = []
-        if _spans_may_record():
-            # One span per event, each a child of the span that published it (so a beat's trace shows
-            # where each of its events was handled, e.g. appended to the ledger), all covering the batch.
-            tr = self.bus._tracer
-            per_event = [
-                tr.start_span(f"{self.name} {m.kind_of(msg.subject)}", context=extract_context(msg.headers),
-                              kind=SpanKind.CONSUMER,
-                              attributes={"messaging.message.id": event.id, "messaging.batch.message_count": len(valid)})
-                for event, msg in valid
-            ]
-        try:
-            if failure is not None:
-                raise failure
-            await self.batch_handler(prepared)
-        except Exception as exc:
-            m.HANDLER_ERRORS.labels(self.name).inc()
-            log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))
+        with m.HANDLE_SECONDS.labels(self.name).time():
+            per_event: list[Any] = []
+            if spans_may_record():
+                # One span per event, each a child of the span that published it (so a beat's trace shows
+                # where each of its events was handled, e.g. appended to the ledger), all covering the batch.
+                tr = self.bus._tracer
+                per_event = [
+                    tr.start_span(f"{self.name} {m.kind_of(msg.subject)}", context=extract_context(msg.headers),
+                                  kind=SpanKind.CONSUMER,
+                                  attributes={"messaging.message.id": event.id,
+                                              "messaging.batch.message_count": len(valid)})
+                    for event, msg in valid
+                ]
+            try:
+                if failure is not None:
+                    raise failure
+                await self.batch_handler(prepared)
+            except Exception as exc:
+                m.HANDLER_ERRORS.labels(self.name).inc()
+                log.exception("batch handler %s failed on %d events; will be redelivered", self.name, len(valid))
+                for span in per_event:
+                    span.record_exception(exc)
+                    span.end()
+                for _, msg in valid:
+                    await _quiet(msg.nak(delay=1.0))
+                return
+            # Acknowledged only now: the handler returned, i.e. its work is committed.
+            await _ack_all(self.bus.nc, [msg for _, msg in valid])
             for span in per_event:
-                span.record_exception(exc)
                 span.end()
-            for _, msg in valid:
-                await _quiet(msg.nak(delay=1.0))
-            timer.__exit__(None, None, None)
-            return
-        # Acknowledged only now: the handler returned, i.e. its work is committed.
-        await _ack_all(self.bus.nc, [msg for _, msg in valid])
-        for span in per_event:
-            span.end()
-        m.EVENTS_CONSUMED.labels(self.name).inc(len(valid))
-        self.handled += len(valid)
-        timer.__exit__(None, None, None)
+            m.EVENTS_CONSUMED.labels(self.name).inc(len(valid))
+            self.handled += len(valid)
 
     async def _handle_each(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> None:
         assert self.handler is not None
         tr = self.bus._tracer
-        timer = m.HANDLE_SECONDS.labels(self.name).time()
-        timer.__enter__()
-        for event, msg in valid:
-            with tr.start_as_current_span(
-                f"consume {m.kind_of(msg.subject)}", context=extract_context(msg.headers), kind=SpanKind.CONSUMER
-            ):
-                try:
-                    await self.handler(event)
-                except Exception:
-                    m.HANDLER_ERRORS.labels(self.name).inc()
-                    log.exception("handler %s failed on event %s; will be redelivered", self.name, event.id)
-                    await _quiet(msg.nak(delay=1.0))
-                    continue
-            await _quiet(msg.ack())
-            m.EVENTS_CONSUMED.labels(self.name).inc()
-            self.handled += 1
-        timer.__exit__(None, None, None)
+        with m.HANDLE_SECONDS.labels(self.name).time():
+            for event, msg in valid:
+                with tr.start_as_current_span(
+                    f"consume {m.kind_of(msg.subject)}", context=extract_context(msg.headers), kind=SpanKind.CONSUMER
+                ):
+                    try:
+                        await self.handler(event)
+                    except Exception:
+                        m.HANDLER_ERRORS.labels(self.name).inc()
+                        log.exception("handler %s failed on event %s; will be redelivered", self.name, event.id)
+                        await _quiet(msg.nak(delay=1.0))
+                        continue
+                await _quiet(msg.ack())
+                m.EVENTS_CONSUMED.labels(self.name).inc()
+                self.handled += 1
 
 
 async def _quiet(aw: Awaitable[Any]) -> None:

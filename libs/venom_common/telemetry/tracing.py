@@ -55,6 +55,16 @@ def shutdown_tracing() -> None:
         _provider.shutdown()
 
 
+def spans_may_record() -> bool:
+    """False when no span can be recorded: no SDK provider, or the ALWAYS_OFF sampler that
+    :func:`setup_tracing` installs when there is no exporter. Hot paths then skip making spans."""
+    provider = trace.get_tracer_provider()
+    sampler = getattr(provider, "sampler", None)
+    if sampler is None:
+        return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    return sampler.get_description() != "AlwaysOffSampler"
+
+
 def tracer(name: str = "venom") -> trace.Tracer:
     return trace.get_tracer(name)
 

@@ -49,7 +49,6 @@ from venom_common.ids import derived_event_id, new_event_id
 from venom_common.maths import time_wrap
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS, METRICS
-from venom_common.telemetry.metrics import EVENTS_PUBLISHED, kind_of
 from venom_common.telemetry.tracing import tracer
 
 from venom_arbiter.adapters.state_store import QUARANTINE_BUCKET, StateStore, kv_bucket
@@ -93,22 +92,26 @@ class BeatOutcome:
 class PendingBeat:
     """A beat whose events are sent and not yet known to be stored."""
 
-    beat: int
     started: float
     items: list[tuple[str, Envelope[Any]]]  # the pulse first, then flows, decision, genome (alert)
     futures: list[asyncio.Future[Any]]  # one JetStream ack per item
     genome: GenomeV1
-    decision: Envelope[Any]
-    action: str
-    threat: float
-    reason: str
+    decision_event: Envelope[Any]
     injections: list[tuple[InjectDataV1, asyncio.Future[bool]]]
     theta: float | None
     metrics_seq: int | None
-    delta_v: float
-    delta_t: float
-    weights: dict[str, float]
     committed: asyncio.Future[BeatOutcome]
+
+    #: Where the genome event stands in ``items``: pulse, four flows, decision, genome.
+    GENOME_INDEX = 1 + len(ORGANS) + 1
+
+    @property
+    def beat(self) -> int:
+        return self.genome.beat
+
+    @property
+    def decision(self) -> DecisionV1:
+        return self.decision_event.data  # type: ignore[no-any-return]
 
 
 def _cancel(futures: list[asyncio.Future[Any]]) -> None:
@@ -129,7 +132,6 @@ class ArbiterService:
         #: The working state: ahead of ``state`` by the beats sent and not yet stored.
         self._work = ArbiterState()
         self.t_lambda_s = time_wrap(settings.k_flows, settings.p_nodes, settings.u, settings.t1_s)
-        # F-PULSE-1/2: the T_Λ cadence through the adaptive cycle, or a configured period.
         # F-PULSE-1/2: a configured period (settings bound it to ≥ 1 ms), else T_Λ through the adaptive cycle.
         self.period_s = settings.period_s if settings.period_s is not None else adaptive_cycle(self.t_lambda_s)
         self.vitals = VitalsTracker(cycle_time_s=self.period_s)
@@ -137,6 +139,8 @@ class ArbiterService:
         self.latest_id: str | None = None
         self.beats_done = 0
         self.beats_started = 0
+        #: Beats that may be sent and not yet stored (the metrics drive runs one at a time).
+        self._depth = settings.pipeline_depth if settings.drive == "clock" else 1
         self.decision_counts: dict[str, int] = {}
         self.last_outcome: BeatOutcome | None = None
         #: Σ ΔV over this process's beats = the error's change over the run (the per-beat ΔV telescopes).
@@ -325,8 +329,7 @@ class ArbiterService:
     async def _pulse(self) -> None:
         """The beat loop. Clock drive pipelines: beat n+1 starts while beat n's events are still
         being stored (at most ``pipeline_depth`` beats unstored); a committer task commits them in order."""
-        depth = self.settings.pipeline_depth if self.settings.drive == "clock" else 1
-        slots = asyncio.Semaphore(depth)
+        slots = asyncio.Semaphore(self._depth)
         committer = asyncio.create_task(self._commit_in_order(slots), name="commit")
         next_at = time.monotonic()
         try:
@@ -544,11 +547,9 @@ class ArbiterService:
         del self._injections[: len(injections)]
         self.beats_started += 1
         return PendingBeat(
-            beat=beat, started=started, items=[pulse_item, *items], futures=pulse_futures + futures,
-            genome=genome_payload, decision=decision_event, action=decision.action, threat=vector.threat,
-            reason=decision.reason, injections=injections, theta=features.theta, metrics_seq=features.metrics_seq,
-            delta_v=step.delta_v, delta_t=step.error, weights=evolved.weights(),
-            committed=asyncio.get_running_loop().create_future(),
+            started=started, items=[pulse_item, *items], futures=pulse_futures + futures, genome=genome_payload,
+            decision_event=decision_event, injections=injections, theta=features.theta,
+            metrics_seq=features.metrics_seq, committed=asyncio.get_running_loop().create_future(),
         )
 
     async def finish_beat(self, pending: PendingBeat) -> BeatOutcome:
@@ -556,12 +557,14 @@ class ArbiterService:
         then commit: the stored state, the quarantine mark, metrics and snapshot."""
         assert self._ctx is not None and self._quarantine_kv is not None
         bus = self._ctx.bus
+        decision, genome = pending.decision, pending.genome
         delay = 0.1
         while True:
             try:
                 acks = await asyncio.wait_for(asyncio.gather(*pending.futures), self.settings.publish_timeout_s)
-                if pending.action == "QUARANTINE":
-                    await self._mark_quarantined(pending.beat, pending.threat, pending.reason, pending.decision.id)
+                if decision.action == "QUARANTINE":
+                    await self._mark_quarantined(decision.beat, decision.vector.threat, decision.reason,
+                                                 pending.decision_event.id)
                 break
             except BUS_ERRORS as exc:
                 _cancel(pending.futures)
@@ -571,35 +574,33 @@ class ArbiterService:
                 delay = min(delay * 2, 5.0)
                 with contextlib.suppress(*BUS_ERRORS):
                     pending.futures = await bus.send_many(pending.items)
-        for subject, _ in pending.items:
-            EVENTS_PUBLISHED.labels(kind_of(subject)).inc()
+        bus.count_stored(pending.items)
         # --- commit -----------------------------------------------------------------------------
-        genome_index = 1 + len(ORGANS) + 1  # pulse, four flows, decision, genome
-        self.state.apply(pending.genome, acks[genome_index].seq)
+        self.state.apply(genome, acks[PendingBeat.GENOME_INDEX].seq)
         self._pulse_ids.pop(pending.beat, None)
         for _, done in pending.injections:
             INJECTIONS.labels("applied").inc()
             if not done.done():
                 done.set_result(True)
         elapsed = time.perf_counter() - pending.started
-        self.vitals.record(elapsed, missed_deadline=elapsed > self.period_s * self.settings.pipeline_depth)
+        self.vitals.record(elapsed, missed_deadline=elapsed > self.period_s * self._depth)
         self.beats_done += 1
         BEATS.inc()
         BEAT_SECONDS.observe(elapsed)
-        DECISIONS.labels(pending.action).inc()
+        DECISIONS.labels(decision.action).inc()
         if pending.theta is not None:
             THETA.set(pending.theta)
-        for base, value in pending.weights.items():
+        for base, value in genome.weights.model_dump().items():
             GENOME_WEIGHT.labels(base).set(value)
         if self.state.beat % self.settings.snapshot_every == 0 and self._store is not None:
             await self._store.save(self.state)
-        outcome = BeatOutcome(beat=pending.beat, action=pending.action, delta_v=pending.delta_v,
-                              delta_t=pending.delta_t)
-        self.decision_counts[pending.action] = self.decision_counts.get(pending.action, 0) + 1
+        outcome = BeatOutcome(beat=genome.beat, action=decision.action, delta_v=genome.pid.delta_v,
+                              delta_t=genome.pid.error)
+        self.decision_counts[decision.action] = self.decision_counts.get(decision.action, 0) + 1
         self.last_outcome = outcome
-        self.delta_v_total += pending.delta_v
+        self.delta_v_total += genome.pid.delta_v
         if self.beat_log is not None:
-            self.beat_log.append((pending.beat, pending.action, pending.metrics_seq))
+            self.beat_log.append((genome.beat, decision.action, pending.metrics_seq))
         if self.stored_event_ids is not None:
             self.stored_event_ids.extend(e.id for subj, e in pending.items if not subj.startswith("venom.alert."))
         if not pending.committed.done():

@@ -108,7 +108,7 @@ class StateStore:
         pulses: dict[int, tuple[str, Any]] = {}
         # From the snapshot, not from the last genome event: a resent genome event can be stored after
         # the next beat's pulse.
-        for data, _seq in await self._read_after(subjects.beat(self.node), min(self._snapshot_seq, state.genome_seq)):
+        for data, _seq in await self._read_after(subjects.beat(self.node), self._snapshot_seq):
             event = decode(data, PulseV1)
             if event.data.beat >= state.beat:
                 pulses.setdefault(event.data.beat, (event.id, event.time))
