@@ -42,6 +42,7 @@ async def assert_recorded_exactly_once(database_url: str, chain: str, published:
         report = await Ledger(store).verify_chain()
         assert report.ok, report.fault
     finally:
+        await store.close()
         await engine.dispose()
 
 

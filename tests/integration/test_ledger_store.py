@@ -13,7 +13,7 @@ from venom_ledger.domain import merkle
 from venom_ledger.domain.chain import genesis_entry
 from venom_ledger.domain.checkpoint import parse_private_key
 from venom_ledger.ledger import Ledger
-from venom_ledger.store import ChainTruncated, ChainWriter, LedgerStore, NotTheWriter, Record
+from venom_ledger.store import ChainTruncated, ChainWriter, LedgerStore, NodeCache, NotTheWriter, Record
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,7 @@ async def ledger(engine, unique) -> AsyncIterator[Ledger]:
         yield led
     finally:
         await writer.release()
+        await led.store.close()
 
 
 async def _fill(led: Ledger, n: int) -> None:
@@ -103,6 +104,30 @@ async def test_proofs_from_the_store_verify(ledger):
         proof = await ledger.store.inclusion_proof(i, size)
         leaf = merkle.leaf_hash(bytes.fromhex(entry.hash))
         assert merkle.verify_inclusion(leaf, i, size, proof, await ledger.store.root(size))
+
+
+async def test_cached_top_nodes_give_the_same_proofs_as_the_database(engine, ledger):
+    """The store keeps stored nodes of the top levels once read; every proof and root it serves with
+    them equals the one read from the database alone, and equals the RFC's over the entry hashes."""
+    await ledger.append([Record({"n": i}, None) for i in range(1, 1100)])  # 1,100 entries: nodes up to level 10
+    size = (await ledger.store.head()).tree_size
+    uncached = LedgerStore(engine, ledger.chain, node_cache=NodeCache(max_nodes=0))
+    small = LedgerStore(engine, ledger.chain, node_cache=NodeCache(min_level=4, max_nodes=5))  # evicts all the time
+    try:
+        leaves = [merkle.leaf_hash(bytes.fromhex(e.hash)) for e in await ledger.store.entries(0, size)]
+        for _ in range(2):  # the second round is served from the warm caches
+            for i in range(0, size, 37):
+                expected = await uncached.inclusion_proof(i, size)
+                assert await ledger.store.inclusion_proof(i, size) == expected
+                assert await small.inclusion_proof(i, size) == expected
+                assert merkle.verify_inclusion(leaves[i], i, size, expected, await ledger.store.root(size))
+            for m in (1, 255, 256, 257, 700):
+                assert await ledger.store.consistency_proof(m, size) == await uncached.consistency_proof(m, size)
+        assert len(ledger.store.node_cache) > 0 and len(uncached.node_cache) == 0 and len(small.node_cache) == 5
+        assert await ledger.store.root(size) == ledger.writer.frontier.root()
+    finally:
+        await uncached.close()
+        await small.close()
 
 
 async def test_the_writer_lock_admits_one_writer(engine, ledger):
@@ -201,15 +226,21 @@ async def test_reads_survive_a_dead_pooled_connection_without_pre_ping(postgres_
         await writer.append([Record({"n": i}, None) for i in range(40)], "2026-11-22T00:00:00.000000Z")
         await writer.release()
         store = LedgerStore(engine, f"p{unique}")
-        proof = await store.inclusion_proof(7, 41)  # leaves a pooled connection behind
+        proof = await store.inclusion_proof(7, 41)  # leaves a connection in the store's node pool
+        assert (await store.head()).tree_size == 41  # and one in the engine's pool
         async with engine.connect() as conn:
-            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            pids = {(await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()}
+        async with (await store._node_pool()).acquire() as raw:
+            pids.add(raw.get_server_pid())
+        assert len(pids) == 2
         killer = db.make_engine(postgres_url)
         async with killer.begin() as conn:
-            assert (await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})).scalar_one()
+            for pid in pids:
+                assert (await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})).scalar_one()
         await killer.dispose()
-        assert await store.inclusion_proof(7, 41) == proof  # the dead one is replaced, not reported
+        assert await store.inclusion_proof(7, 41) == proof  # the dead ones are replaced, not reported
         assert (await store.head()).tree_size == 41
         assert await store.inclusion_proof(7, 41) == proof
+        await store.close()
     finally:
         await engine.dispose()

@@ -257,6 +257,7 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
     await migrate(engine)
     result: dict[str, Any] = {"entries": n, "batch": options.batch, "chain": chain,
                               "path": "store" if options.direct else "service"}
+    store: LedgerStore | None = None
     try:
         # --- the ledger's own append path ----------------------------------------------------------
         if options.direct:
@@ -327,6 +328,8 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
             async with engine.begin() as conn:
                 for table in ("ledger_entries", "ledger_merkle_nodes", "ledger_checkpoints"):
                     await conn.execute(text(f"DELETE FROM {table} WHERE chain = :c"), {"c": chain})
+        if store is not None:
+            await store.close()
         await engine.dispose()
     return result
 

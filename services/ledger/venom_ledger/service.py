@@ -95,6 +95,7 @@ class LedgerService:
         async with self._write_lock:
             await self.writer.release()
         lm.WRITER.labels(self.chain).set(0)
+        await self.store.close()
         await self.engine.dispose()
 
     # --- the writer's life ----------------------------------------------------------------------

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -90,34 +91,108 @@ def canonical_records(records: Sequence[Record]) -> list[CanonicalRecord]:
 
 
 NODES_SQL = (
-    "SELECT level, idx, hash FROM ledger_merkle_nodes WHERE chain = $1 "
-    "AND (level, idx) IN (SELECT * FROM unnest($2::smallint[], $3::bigint[])) "
+    "SELECT n.level, n.idx, n.hash FROM unnest($2::smallint[], $3::bigint[]) AS k(level, idx) "
+    "JOIN ledger_merkle_nodes n ON n.chain = $1 AND n.level = k.level AND n.idx = k.idx "
     "UNION ALL "
-    "SELECT -1, idx, decode(hash, 'hex') FROM ledger_entries WHERE chain = $1 AND idx = ANY($4::bigint[])"
+    "SELECT -1, idx, decode(hash, 'hex') FROM ledger_entries WHERE chain = $1 AND idx >= $4 AND idx < $5 "
+    "UNION ALL "
+    "SELECT -1, idx, decode(hash, 'hex') FROM ledger_entries WHERE chain = $1 AND idx = ANY($6::bigint[])"
 )
 
+#: Connections of a store's node pool (the read API's concurrent proofs).
+NODE_POOL_SIZE = 5
 
-async def read_nodes(conn: AsyncConnection, chain: str, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
-    """Merkle nodes ``keys``: stored ones from the nodes table, low ones (level < MIN_STORED_LEVEL)
-    recomputed from the entries' hashes, all read in one indexed query (one round trip)."""
+#: Stored nodes of this level or higher are kept in memory once read (:class:`NodeCache`).
+CACHED_MIN_LEVEL = 8
+
+
+def _leaf_run(wanted: list[int], span: int = 1 << MIN_STORED_LEVEL) -> tuple[int, int, list[int]]:
+    """Split sorted, distinct leaf indices into one range ``[start, end)`` read with one index range
+    scan, and the others (read by key). The range starts at the first index and ends after the last
+    one within ``span`` of it: the leaves below the stored levels that a proof needs lie in one
+    aligned block of ``span`` leaves (less the proved leaf itself, read along with them), plus at
+    most a few at the tree's right edge."""
+    if not wanted:
+        return 0, 0, []
+    start = wanted[0]
+    inside = [i for i in wanted if i < start + span]
+    return start, inside[-1] + 1, wanted[len(inside):]
+
+
+async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.NodeKey],
+                     cache: NodeCache | None = None) -> dict[merkle.NodeKey, bytes]:
+    """Merkle nodes ``keys``: stored ones from the nodes table (or ``cache``), low ones (level <
+    MIN_STORED_LEVEL) recomputed from the entries' hashes, all read in one indexed query (one round
+    trip; none when every key is cached)."""
+    found: dict[merkle.NodeKey, bytes] = {}
+    if cache is not None:
+        keys = cache.take(keys, found)
+        if not keys:
+            return found
     high = [k for k in keys if k[0] >= MIN_STORED_LEVEL]
     low = [k for k in keys if k[0] < MIN_STORED_LEVEL]
     wanted = sorted({i for level, idx in low for i in range(idx << level, (idx + 1) << level)})
-    raw = (await conn.get_raw_connection()).driver_connection
-    assert raw is not None
-    rows = await raw.fetch(NODES_SQL, chain, [k[0] for k in high], [k[1] for k in high], wanted)
-    found: dict[merkle.NodeKey, bytes] = {}
+    start, end, others = _leaf_run(wanted)
+    rows = await raw.fetch(NODES_SQL, chain, [k[0] for k in high], [k[1] for k in high], start, end, others)
     leaves: dict[int, bytes] = {}
     for level, idx, value in rows:
         if level < 0:
             leaves[idx] = bytes(value)
         else:
             found[(level, idx)] = bytes(value)
+    if cache is not None:
+        cache.keep(found)
     for level, idx in low:
         span = range(idx << level, (idx + 1) << level)
         if all(i in leaves for i in span):
             found[(level, idx)] = merkle.complete_subtree_hash([leaves[i] for i in span])
     return found
+
+
+class NodeCache:
+    """Stored Merkle nodes of level ≥ ``min_level``, kept in memory once read. A stored node is the
+    hash of a complete subtree, written in the transaction of the entries it covers and never
+    changed after, so a cached copy cannot go stale (a node altered in the database behind the
+    ledger's back is a tampering that ``verify_chain`` reports; proofs keep serving the hash the
+    writer committed). Bounded: at most ``max_nodes`` (the oldest go first); the top levels of a
+    tree of 1,000,000 entries (level ≥ 8) are ~7,800 nodes. With them cached, an inclusion proof
+    reads ~4 nodes and one range of 16 entry hashes instead of ~21 nodes and 16 entries."""
+
+    def __init__(self, min_level: int = CACHED_MIN_LEVEL, max_nodes: int = 65_536) -> None:
+        self.min_level = min_level
+        self.max_nodes = max_nodes
+        self._nodes: dict[merkle.NodeKey, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def take(self, keys: Sequence[merkle.NodeKey], found: dict[merkle.NodeKey, bytes]) -> list[merkle.NodeKey]:
+        """Put the cached ones of ``keys`` into ``found``; return the others."""
+        nodes = self._nodes
+        missing = []
+        for key in keys:
+            value = nodes.get(key)
+            if value is None:
+                missing.append(key)
+            else:
+                found[key] = value
+        return missing
+
+    def keep(self, read: Mapping[merkle.NodeKey, bytes]) -> None:
+        """Cache the nodes of ``read`` at ``min_level`` or above (stored nodes just read)."""
+        nodes = self._nodes
+        for key, value in read.items():
+            if key[0] >= self.min_level and self.max_nodes > 0:
+                while len(nodes) >= self.max_nodes:
+                    del nodes[next(iter(nodes))]
+                nodes[key] = value
+
+
+async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy connection (for queries on the hot paths)."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw
 
 
 def _connection_lost(exc: BaseException) -> bool:
@@ -139,12 +214,59 @@ def _signed(row: Any) -> SignedTreeHead:
     return SignedTreeHead(TreeHead(row.chain, row.tree_size, row.root_hash, row.timestamp), row.key_id, row.signature)
 
 
-class LedgerStore:
-    """Read access to one chain."""
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """The node pool's connections run single read-only SELECTs: no session state (settings, locks,
+    cursors, listeners) to reset when one goes back to the pool. asyncpg's default reset is one
+    more round trip per read (asyncpg still rolls back an open transaction, which never exists here)."""
 
-    def __init__(self, engine: AsyncEngine, chain: str = "main") -> None:
+
+class LedgerStore:
+    """Read access to one chain.
+
+    Merkle nodes (every proof and root) are read on a small asyncpg pool of their own, beside the
+    SQLAlchemy engine the other reads use: a SQLAlchemy checkout costs ~130 µs of CPU, a fifth of
+    a proof (docs/BENCHMARKS.md). Stored nodes of the top levels are cached (:class:`NodeCache`).
+    Call :meth:`close` when done."""
+
+    def __init__(self, engine: AsyncEngine, chain: str = "main", *, node_cache: NodeCache | None = None) -> None:
         self.engine = engine
         self.chain = chain
+        self.node_cache = node_cache if node_cache is not None else NodeCache()
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _node_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    self._pool = await asyncpg.create_pool(
+                        url, min_size=1, max_size=NODE_POOL_SIZE, reset=_nothing_to_reset,
+                        # NODES_SQL is prepared once per connection (asyncpg's statement cache); with
+                        # a generic plan PostgreSQL does not plan it again on every execution, which
+                        # took ~0.35 ms of a ~0.55 ms read (docs/BENCHMARKS.md, 2026-11-22).
+                        server_settings={"plan_cache_mode": "force_generic_plan"})
+        return self._pool
+
+    async def _read_nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        """As :meth:`_read`, on the node pool: a connection found dead (PostgreSQL restarted) is
+        dropped with the rest of the pool's idle ones, and the read runs once more."""
+        pool = await self._node_pool()
+        try:
+            async with pool.acquire() as raw:
+                return await read_nodes(raw, self.chain, keys, self.node_cache)
+        except Exception as exc:
+            if not _connection_lost(exc):
+                raise
+            log.info("a pooled database connection was dead (%s); reading again on a fresh one", exc)
+        await pool.expire_connections()
+        async with pool.acquire() as raw:
+            return await read_nodes(raw, self.chain, keys, self.node_cache)
 
     async def _read(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``read`` on a pooled connection. If that connection turns out to be dead (PostgreSQL
@@ -230,7 +352,7 @@ class LedgerStore:
         """The stored Merkle nodes ``keys`` (one query)."""
         if not keys:
             return {}
-        return await self._read(lambda conn: read_nodes(conn, self.chain, keys))
+        return await self._read_nodes(keys)
 
     async def root(self, tree_size: int) -> bytes:
         return merkle.root(tree_size, merkle.source_from(await self.nodes(merkle.nodes_for_root(tree_size))))
@@ -333,7 +455,8 @@ class ChainWriter:
             raise ChainTruncated(f"chain {self.chain!r} has {head.tree_size} entries but a signed checkpoint covers "
                                  f"{signed_size}: entries were removed; the writer will not extend it (run venom ledger "
                                  "verify, restore from a backup)")
-        found = await read_nodes(self._conn, self.chain, merkle.Frontier.keys_for_size(head.tree_size))
+        found = await read_nodes(await driver_connection(self._conn), self.chain,
+                                 merkle.Frontier.keys_for_size(head.tree_size))
         await self._conn.commit()
         self._frontier = merkle.Frontier.load(head.tree_size, merkle.source_from(found))
         self._head = head

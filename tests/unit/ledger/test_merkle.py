@@ -9,6 +9,7 @@ import random
 import pytest
 
 from venom_ledger.domain import merkle
+from venom_ledger.store import _leaf_run
 
 
 def H(b: bytes) -> bytes:
@@ -118,7 +119,9 @@ def test_inclusion_every_leaf_every_size(stored, ref_roots):
         for m in range(n):
             proof = merkle.inclusion_proof(m, n, source)
             assert proof == ref_path(m, 0, n), (m, n)
-            assert len(merkle.nodes_for_inclusion(m, n)) <= 2 * n.bit_length()
+            keys = merkle.nodes_for_inclusion(m, n)
+            assert len(keys) <= 2 * n.bit_length()
+            assert merkle.inclusion_proof(m, n, merkle.source_from({k: stored[k] for k in keys})) == proof  # enough
             assert merkle.verify_inclusion(merkle.leaf_hash(d[m]), m, n, proof, ref_roots[n]), (m, n)
 
 
@@ -207,3 +210,18 @@ def test_extend_gives_the_nodes_append_gives(start):
 def _all_nodes(hashes):
     f = merkle.Frontier()
     return [n for h in hashes for n in f.append(h)]
+
+
+@pytest.mark.parametrize(("wanted", "expected"), [
+    ([], (0, 0, [])),
+    ([5], (5, 6, [])),
+    ([0, 1, 2, 3], (0, 4, [])),
+    ([0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], (0, 16, [])),  # leaf 1's block, read whole
+    ([0, 1, 2, 3, 1000], (0, 4, [1000])),
+    ([3, 10, 11, 12, 18, 19, 40], (3, 19, [19, 40])),
+])
+def test_leaf_reads_split_into_one_range_and_single_keys(wanted, expected):
+    assert _leaf_run(wanted) == expected
+    start, end, others = expected
+    assert set(wanted) <= {*range(start, end), *others}
+    assert end - start <= 16

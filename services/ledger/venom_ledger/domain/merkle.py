@@ -81,22 +81,42 @@ def root(tree_size: int, source: NodeSource) -> bytes:
     return _subtree_hash(0, tree_size, source)
 
 
-def _path(m: int, start: int, end: int, source: NodeSource) -> list[bytes]:
-    """PATH(m, D[start:end]) of RFC 9162 §2.1.3.1 (m relative to start)."""
+def _path_ranges(m: int, tree_size: int) -> list[tuple[int, int]]:
+    """The subtrees ``[start, end)`` whose MTHs form PATH(m, D[0:tree_size]) of RFC 9162 §2.1.3.1,
+    in the proof's order (the leaf's sibling first). The recursion PATH(m, D[n]) = PATH(m, D[0:k]) :
+    MTH(D[k:n]) for m < k, else PATH(m - k, D[k:n]) : MTH(D[0:k]), unrolled top-down."""
+    ranges = []
+    start, end = 0, tree_size
+    while end - start > 1:
+        k = _largest_power_of_two_below(end - start)
+        if m < k:
+            ranges.append((start + k, end))
+            end = start + k
+        else:
+            ranges.append((start, start + k))
+            m -= k
+            start += k
+    ranges.reverse()
+    return ranges
+
+
+def _subtree_keys(start: int, end: int, keys: list[NodeKey]) -> None:
+    """Append to ``keys`` the stored nodes :func:`_subtree_hash` reads for MTH(D[start:end])."""
     size = end - start
-    if size == 1:
-        return []
+    if size & (size - 1) == 0 and start % size == 0:
+        level = size.bit_length() - 1
+        keys.append((level, start >> level))
+        return
     k = _largest_power_of_two_below(size)
-    if m < k:
-        return [*_path(m, start, start + k, source), _subtree_hash(start + k, end, source)]
-    return [*_path(m - k, start + k, end, source), _subtree_hash(start, start + k, source)]
+    _subtree_keys(start, start + k, keys)
+    _subtree_keys(start + k, end, keys)
 
 
 def inclusion_proof(leaf_index: int, tree_size: int, source: NodeSource) -> list[bytes]:
     """The audit path of leaf ``leaf_index`` in the tree of ``tree_size`` leaves."""
     if not 0 <= leaf_index < tree_size:
         raise MerkleError(f"leaf {leaf_index} is not in a tree of size {tree_size}")
-    return _path(leaf_index, 0, tree_size, source)
+    return [_subtree_hash(start, end, source) for start, end in _path_ranges(leaf_index, tree_size)]
 
 
 def _subproof(m: int, start: int, end: int, complete: bool, source: NodeSource) -> list[bytes]:
@@ -134,7 +154,12 @@ def nodes_for_root(tree_size: int) -> list[NodeKey]:
 
 
 def nodes_for_inclusion(leaf_index: int, tree_size: int) -> list[NodeKey]:
-    return _recorded(lambda s: inclusion_proof(leaf_index, tree_size, s))
+    if not 0 <= leaf_index < tree_size:
+        raise MerkleError(f"leaf {leaf_index} is not in a tree of size {tree_size}")
+    keys: list[NodeKey] = []
+    for start, end in _path_ranges(leaf_index, tree_size):
+        _subtree_keys(start, end, keys)
+    return keys
 
 
 def nodes_for_consistency(first_size: int, second_size: int) -> list[NodeKey]:
