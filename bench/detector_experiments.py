@@ -683,6 +683,11 @@ def new_directions(root: Path, slow: bool) -> None:
         print(f"\n{label} + the defaults' evidences against the defaults, per file: {int((gain > 1e-9).sum())} better, "
               f"{int((gain < -1e-9).sum())} worse; largest change {gain[top]:+.3f} (file {top + 1} of {gain.size}); "
               f"mean without that file {np.delete(auc, top).mean():.4f} against {np.delete(base_auc, top).mean():.4f}")
+    print("\nEach evidence alone (its own decayed memory), first halves / second halves of the windows:")
+    for key in ("value", "shape", "slope6", "slope24", "slope72", "mean24", "mean72"):
+        pre, post = first_second_halves(files, lambda f, k=key: decayed(severity(f[k])))
+        print(f"- {key}: {pre:.3f} / {post:.3f}")
+    print("\nFirst halves / second halves:")
     for label, fn in (("defaults", lambda f: decayed(severity(f["value"]) + severity(f["shape"]))),
                       ("AR(6) 0.999 thr 3", lambda f: decayed(severity(f["value"]) + severity(f["shape"]) +
                                                                severity(f["ar6/0.999"], 3.0)))):
