@@ -7,13 +7,21 @@
 * quarantine: a watch on the arbiter's ``VENOM_QUARANTINE`` KV bucket; release deletes the key;
 * dispatch (F-ORCH-2): a core NATS request of ``TaskV1`` to ``venom.task.<node>``; no responders or
   no reply by deadline + grace → the peer counts as vanished and the task moves to another peer,
-  up to ``max_attempts``; then it ends ``lost``. Never hangs.
+  up to ``max_attempts``; then it ends ``lost``. A reply that is not a valid ``TaskResultV1`` event
+  ends the task ``failed`` with the reason. Never hangs.
+
+The dispatch path is the orchestrator's hot path (docs/BENCHMARKS.md "Dispatch"): when no span can be
+recorded (no OTLP exporter: ``spans_may_record``) the request goes out without a span or trace
+headers, which the worker does not read; with tracing on it goes through ``Bus.request`` (span,
+``traceparent``). After start-up the objects made so far are moved out of the garbage collector's
+view (``gc.freeze``) so its full collections do not walk them again and again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -27,11 +35,12 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from venom_common.bus import Bus, Consumer
 from venom_common.canonical import strict_loads
-from venom_common.events import Envelope, make_event, subjects
+from venom_common.events import Envelope, InvalidEvent, decode, encode, make_event, subjects
 from venom_common.events.payloads import MetricsV1, PeerV1, TaskResultV1, TaskV1
 from venom_common.ids import new_event_id
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS
+from venom_common.telemetry.tracing import spans_may_record
 from venom_orchestrator.domain.dispatch import DispatchPolicy, NoEligiblePeer, eligible, policy_by_name
 from venom_orchestrator.domain.peers import PeerTable
 from venom_orchestrator.domain.tasks import Attempt, TaskBook, TaskRecord
@@ -67,6 +76,8 @@ class OrchestratorService:
         self._running: set[asyncio.Task[TaskRecord]] = set()
         self._stop = asyncio.Event()
         self._started = False
+        self._traced = False  # set at start: spans_may_record()
+        self._finished = {status: TASKS.labels(status) for status in ("succeeded", "failed", "lost")}
         self.grpc_port: int | None = None
         self._grpc: Any = None
 
@@ -76,6 +87,7 @@ class OrchestratorService:
         from venom_orchestrator.api import install_routes
 
         self._ctx, self._bus = ctx, ctx.bus
+        self._traced = spans_may_record()
         s = self.settings
         if s.self_peer:
             self.peers.joined(self.node, addresses=[], version="", capabilities=["tasks"], role="generic",
@@ -103,6 +115,8 @@ class OrchestratorService:
             from venom_orchestrator.api import fast_tasks
 
             ctx.put_in_front(fast_tasks.install(self))
+        gc.collect()
+        gc.freeze()  # start-up objects (FastAPI, pydantic schemas, ...) out of every later full collection
         self._started = True
 
     async def stop(self) -> None:
@@ -246,9 +260,12 @@ class OrchestratorService:
                           attempt=attempt, deadline_s=record.deadline_s)
             peer.in_flight += 1
             try:
-                reply = await self._bus.request(subjects.task(node), make_event(task, source=self._ctx.source),
-                                                timeout=record.deadline_s + self.settings.reply_grace_s,
-                                                expected=TaskResultV1)
+                reply = await self._request(node, task, record.deadline_s + self.settings.reply_grace_s)
+            except InvalidEvent as exc:  # the peer answered, but not with a result: its failure, not a vanishing
+                record.attempts[-1].outcome = "failed"
+                peer.tasks_failed += 1
+                return self._finish(record, "failed", error=f"peer {node} answered with an invalid result: {exc}",
+                                    start=start)
             except nats.errors.NoRespondersError:
                 record.attempts[-1].outcome = "no_responders"
                 self.peers.vanished(node)
@@ -273,6 +290,15 @@ class OrchestratorService:
         return self._finish(record, "lost", error=f"no peer answered in {len(record.attempts)} attempts: {nodes}",
                             start=start)
 
+    async def _request(self, node: str, task: TaskV1, timeout: float) -> Envelope[TaskResultV1]:
+        """The task to its peer's worker and the validated reply (raises as ``Bus.request`` does)."""
+        assert self._bus is not None and self._ctx is not None
+        event = make_event(task, source=self._ctx.source)
+        if self._traced:
+            return await self._bus.request(subjects.task(node), event, timeout=timeout, expected=TaskResultV1)
+        msg = await self._bus.nc.request(subjects.task(node), encode(event), timeout=timeout)
+        return decode(msg.data, TaskResultV1)
+
     def _finish(self, record: TaskRecord, status: str, *, start: float, result: dict[str, Any] | None = None,
                 error: str | None = None) -> TaskRecord:
         elapsed = time.perf_counter() - start
@@ -280,7 +306,7 @@ class OrchestratorService:
         record.result, record.error = result, error
         record.finished_at = datetime.now(UTC)
         record.elapsed_ms = elapsed * 1000.0
-        TASKS.labels(status).inc()
+        self._finished[status].inc()
         TASK_SECONDS.observe(elapsed)
         return record
 

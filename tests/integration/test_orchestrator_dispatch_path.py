@@ -1,0 +1,109 @@
+"""The orchestrator's request to a peer, with and without tracing, against a hand-made peer on real NATS:
+what goes on the wire, and a reply that is not a valid result ending the task ``failed`` with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from nats.aio.msg import Msg
+
+from venom_common.bus import Bus
+from venom_common.events import decode, encode, make_event, subjects
+from venom_common.events.payloads import TaskResultV1, TaskV1
+from venom_common.embedded import free_port
+from venom_orchestrator.harness import RunningOrchestrator, announce, start_orchestrator
+from venom_orchestrator.settings import OrchestratorSettings
+
+pytestmark = pytest.mark.integration
+
+
+async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def orchestrator(nats_url: str, unique: str) -> RunningOrchestrator:
+    return await start_orchestrator(OrchestratorSettings(
+        nats_url=nats_url, node_id=f"orch{unique}", port=free_port(), grpc_port=0, api_token="t",
+        health_interval_s=0.2, health_timeout_s=0.5, reply_grace_s=0.5, self_peer=False))
+
+
+def healthy(o: RunningOrchestrator, node: str) -> Callable[[], bool]:
+    return lambda: (p := o.service.peers.get(node)) is not None and bool(p.healthy)
+
+
+class HandMadePeer:
+    """Answers pings with a valid result and every other task with ``reply`` (bytes); keeps the
+    headers each task request carried."""
+
+    def __init__(self, bus: Bus, node: str, reply: bytes | None) -> None:
+        self.bus, self.node, self.reply = bus, node, reply
+        self.headers: list[dict[str, str] | None] = []
+        self.sub = None
+
+    async def start(self) -> None:
+        self.sub = await self.bus.nc.subscribe(subjects.task(self.node), cb=self._on_task)
+        await self.bus.nc.flush()
+
+    async def _on_task(self, msg: Msg) -> None:
+        task = decode(msg.data, TaskV1).data
+        if task.task_type != "ping":
+            self.headers.append(msg.headers)
+        if task.task_type == "ping" or self.reply is None:
+            result = TaskResultV1(task_id=task.task_id, node=self.node, status="succeeded", result={"ok": True},
+                                  elapsed_ms=0.1)
+            await msg.respond(encode(make_event(result, source=f"/venom/{self.node}/test")))
+        else:
+            await msg.respond(self.reply)
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["untraced", "traced"])
+async def test_request_headers_follow_tracing(nats_url: str, unique: str, bus: Bus, traced: bool) -> None:
+    node = f"p{unique}"
+    peer = HandMadePeer(bus, node, reply=None)
+    await peer.start()
+    o = await orchestrator(nats_url, unique)
+    o.service._traced = traced  # the session records spans; both paths are the service's
+    try:
+        await announce(bus, node)
+        await until(healthy(o, node))
+        _, runner = o.service.submit("echo", {"x": 1}, deadline_s=5.0)
+        done = await asyncio.wait_for(runner, 10)
+        assert done.status == "succeeded" and done.result == {"ok": True}
+        (headers,) = peer.headers
+        if traced:  # Bus.request: span, event id and trace context in the headers
+            assert headers is not None and "traceparent" in headers and "Nats-Msg-Id" in headers
+        else:  # nothing the worker would read
+            assert headers is None
+    finally:
+        await o.stop()
+        await peer.sub.unsubscribe()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["untraced", "traced"])
+@pytest.mark.parametrize("reply", [b"{not json", b'{"specversion":"1.0"}'], ids=["not_json", "not_an_event"])
+async def test_an_invalid_reply_fails_the_task_with_the_reason(nats_url: str, unique: str, bus: Bus,
+                                                               traced: bool, reply: bytes) -> None:
+    node = f"p{unique}"
+    peer = HandMadePeer(bus, node, reply=reply)
+    await peer.start()
+    o = await orchestrator(nats_url, unique)
+    o.service._traced = traced
+    try:
+        await announce(bus, node)
+        await until(healthy(o, node))
+        _, runner = o.service.submit("hash", {"data": "x"}, deadline_s=5.0)
+        done = await asyncio.wait_for(runner, 10)  # ends, and says why
+        assert done.status == "failed" and done.finished_at is not None
+        assert f"peer {node} answered with an invalid result" in (done.error or "")
+        assert [(a.node, a.outcome) for a in done.attempts] == [(node, "failed")]
+        p = o.service.peers.get(node)
+        assert p is not None and p.in_flight == 0 and p.tasks_failed == 1 and p.healthy  # answered: not vanished
+    finally:
+        await o.stop()
+        await peer.sub.unsubscribe()  # type: ignore[union-attr]
