@@ -337,6 +337,8 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
 def run_ledger_bench(options: BenchOptions) -> dict[str, Any]:
     """Run the benchmark, with embedded NATS / PostgreSQL in a temp dir unless URLs are given."""
     from venom_common.embedded import EmbeddedNats, EmbeddedPostgres
+    from venom_common.runner import event_loop_factory
+    from venom_common.settings import VenomSettings
 
     nats_url = options.nats_url or os.environ.get("VENOM_NATS_URL")
     database_url = options.database_url or os.environ.get("VENOM_DATABASE_URL")
@@ -351,7 +353,10 @@ def run_ledger_bench(options: BenchOptions) -> dict[str, Any]:
                 pg = EmbeddedPostgres(Path(tmp) / "pg").start()
                 started.append(pg)
                 database_url = pg.url
-            result = asyncio.run(_run(options, nats_url, database_url))
+            # The service's event loop (uvloop unless VENOM_UVLOOP=false), as `python -m venom_ledger` runs it.
+            with asyncio.Runner(loop_factory=event_loop_factory(VenomSettings())) as runner:
+                result = runner.run(_run(options, nats_url, database_url))
+            result["event_loop"] = "asyncio" if event_loop_factory(VenomSettings()) is None else "uvloop"
         finally:
             for server in reversed(started):
                 server.stop()
