@@ -17,3 +17,6 @@ async def test_dispatch_bench_small(nats_url: str, monkeypatch: pytest.MonkeyPat
     assert result["tasks_per_s"] > 0 and 0 < result["task_ms_p50"] <= result["task_ms_p99"]
     raw = result["raw_nats_request_reply"]
     assert raw["failed"] == 0 and raw["tasks_per_s"] > 0
+    machine = result["machine_cpu_ms_per_task"]
+    assert set(machine) == {"busy", "other_processes", "stolen"}
+    assert machine["busy"] > 0 and machine["stolen"] >= 0

@@ -7,7 +7,9 @@ Each task is a ``POST /tasks?wait=true`` of a small ``hash`` task: REST → disp
 request to the peer's worker → run → reply (and the result recorded on JetStream) → HTTP answer.
 The raw baseline, from the same run, sends the same task event straight to a worker with nats-py
 request/reply (no REST, no orchestrator), at the same concurrency, from this process.
-``cpu_ms_per_task`` says where the CPU went: each process's CPU time in the phase ÷ tasks.
+``cpu_ms_per_task`` says where the CPU went: each process's CPU time in the phase ÷ tasks;
+``machine_cpu_ms_per_task`` whether the machine was quiet meanwhile: all cores' busy time, what of it
+processes outside the benchmark used (``other_processes``), and time the hypervisor stole.
 
 Quality: :func:`venom_orchestrator.domain.simulation.compare_policies` — the policy objects and the
 peer table the service uses — on a heterogeneous fleet at 80 % load with load reports 1 s stale.
@@ -114,6 +116,25 @@ def _cpu_ms_per_task(before: dict[str, float], after: dict[str, float], tasks: i
     return {name: round(1000.0 * (after[name] - before[name]) / tasks, 4) for name in before if name in after}
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (the load generator, once it exits)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine so far, all cores: busy is everything but idle
+    and I/O wait; stolen is time the hypervisor gave to other guests (Linux ``steal``)."""
+    import psutil
+
+    t = psutil.cpu_times()
+    idle = t.idle + getattr(t, "iowait", 0.0)
+    stolen = getattr(t, "steal", 0.0)
+    return sum(t) - idle - stolen - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0), stolen
+
+
 def _sim_table(cfg: FleetConfig, view: str) -> dict[str, Any]:
     runs = compare_policies(cfg, view)  # type: ignore[arg-type]
     out: dict[str, Any] = {name: {"mean_ms": round(r.mean_ms, 2), "p50_ms": round(r.p50_ms, 2),
@@ -192,12 +213,22 @@ async def bench_dispatch(tasks: int, concurrency: int, peers: int, *, sim: bool 
         result["raw_nats_request_reply"] = await _raw_baseline(nats_url, nodes, tasks, concurrency)
         middle = _cpu_seconds(pids)
         result["raw_nats_request_reply"]["cpu_ms_per_task"] = _cpu_ms_per_task(before, middle, tasks + min(200, tasks))
+        machine_before, children_before = _machine_cpu(), _children_cpu()
         rest = await _through_rest(url, token, tasks, concurrency)
+        machine_after, children_after = _machine_cpu(), _children_cpu()
         after = _cpu_seconds(pids)
-        cpu = _cpu_ms_per_task(middle, after, tasks + min(200, tasks))
+        counted = tasks + min(200, tasks)
+        cpu = _cpu_ms_per_task(middle, after, counted)
+        # ours: the benchmark's processes, the load generator whole (start-up and warm-up included)
+        ours = sum(cpu.values()) + 1000.0 * (children_after - children_before) / counted
         cpu.pop("bench_process", None)
         cpu["load_generator"] = rest["client_cpu_ms_per_task"]
         result["cpu_ms_per_task"] = cpu
+        # Whether the machine was quiet: CPU that processes outside the benchmark used meanwhile.
+        result["machine_cpu_ms_per_task"] = {
+            "busy": round(1000.0 * (machine_after[0] - machine_before[0]) / counted, 4),
+            "other_processes": round(1000.0 * (machine_after[0] - machine_before[0]) / counted - ours, 4),
+            "stolen": round(1000.0 * (machine_after[1] - machine_before[1]) / counted, 4)}
         result.update({k: rest[k] for k in ("tasks_per_s", "task_ms_p50", "task_ms_p99")})
         result["task_ms_max"] = rest["task_ms_max"]
         result["statuses"], result["tasks_by_peer"] = rest["statuses"], rest["tasks_by_peer"]
