@@ -24,6 +24,84 @@ def settings(nats_url: str, node: str, fast: bool) -> OrchestratorSettings:
                                 health_interval_s=0.2, health_timeout_s=0.5, self_peer=False, rest_fast_path=fast)
 
 
+def answered(writes: str | None = None) -> float:
+    return sum(REGISTRY.get_sample_value("venom_orchestrator_fast_path_total", {"writes": w}) or 0.0
+               for w in ((writes,) if writes else ("1", "2")))
+
+
+async def exchange(port: int, requests: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Raw HTTP/1.1 on one connection: each request, then its whole answer (head, body)."""
+    import asyncio
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    out = []
+    try:
+        for request in requests:
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            out.append((head, await asyncio.wait_for(reader.readexactly(length), 10)))
+        if requests and b"connection: close" in requests[-1].lower():
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # the server closed the connection
+    finally:
+        writer.close()
+    return out
+
+
+def post(body: bytes, *extra: bytes) -> bytes:
+    return (b"POST /tasks?wait=true HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+            + b"".join(h + b"\r\n" for h in extra) + b"\r\n" + body)
+
+
+async def test_one_write_answer_is_a_whole_http_answer(nats_url: str, unique: str, bus: Bus) -> None:
+    """The fast path's one-write answer (uvicorn's httptools cycle) against its two-message answer: same
+    status, headers and kind of body; keep-alive goes on, and ``Connection: close`` is honoured."""
+    import json
+
+    node = f"fw{unique}"
+    worker = await start_worker(nats_url, node)
+    o = await start_orchestrator(settings(nats_url, f"ow{unique}", True))
+    try:
+        await announce(bus, node)
+        await until_healthy(o, node)
+        body = b'{"task_type":"hash","payload":{"data":"x"}}'
+        ones, twos = answered("1"), answered("2")
+        first, second = await exchange(o.settings.port, [post(body), post(body)])  # keep-alive: both answered
+        assert answered("1") - ones == 2 and answered("2") == twos  # this uvicorn: one write each
+        front = o.service._ctx.front_door.handler  # type: ignore[union-attr]
+        front._one_write = False  # the two ASGI messages, as for any other server
+        (two,) = await exchange(o.settings.port, [post(body)])
+        assert answered("2") - twos == 1
+        front._one_write = None
+        (closing,) = await exchange(o.settings.port, [post(body, b"Connection: close")])
+
+        def header_names(head: bytes) -> list[bytes]:
+            return sorted(line.split(b":", 1)[0].lower() for line in head.split(b"\r\n")[1:] if line)
+
+        for head, answer in (first, second, two, closing):
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert json.loads(answer)["status"] == "succeeded"
+        assert header_names(first[0]) == header_names(two[0]) == [b"content-length", b"content-type", b"date",
+                                                                   b"server"]
+        assert b"connection: close" in closing[0].lower()
+    finally:
+        await o.stop()
+        await worker.stop()
+
+
+async def until_healthy(o: object, node: str) -> None:
+    import asyncio
+
+    for _ in range(500):
+        p = o.service.peers.get(node)  # type: ignore[attr-defined]
+        if p is not None and p.healthy:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{node} never became healthy")
+
+
 async def test_fast_path_answers_like_the_fastapi_route(nats_url: str, unique: str, bus: Bus) -> None:
     node = f"fp{unique}"
     worker = await start_worker(nats_url, node)
@@ -32,7 +110,7 @@ async def test_fast_path_answers_like_the_fastapi_route(nats_url: str, unique: s
     try:
         await announce(bus, node)
         answers = {}
-        before = REGISTRY.get_sample_value("venom_orchestrator_fast_path_total") or 0.0
+        before = answered()
         for name, o in (("fast", fast), ("slow", slow)):
             async with httpx.AsyncClient(base_url=o.base_url, timeout=10) as http:
                 for _ in range(200):  # until the peer's first ping made it healthy
@@ -62,7 +140,7 @@ async def test_fast_path_answers_like_the_fastapi_route(nats_url: str, unique: s
                 r = await http.post("/tasks?wait=true", json=big, headers=AUTH)
                 assert r.status_code == 200 and r.json()["status"] == "succeeded"  # large bodies via FastAPI
         # the fast orchestrator answered the two plain ones (and the pings' retries) itself, the other none
-        assert (REGISTRY.get_sample_value("venom_orchestrator_fast_path_total") or 0.0) - before >= 2
+        assert answered() - before >= 2
         fast_keys = {k for k, v in answers["fast"].items() if v is not None}
         assert fast_keys == {k for k, v in answers["slow"].items() if v is not None}
         assert answers["fast"]["result"] == answers["slow"]["result"]
