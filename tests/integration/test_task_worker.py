@@ -110,3 +110,22 @@ async def test_registering_a_handler(nats_url: str, unique: str) -> None:
     finally:
         await w.stop()
         await bus.drain()
+
+
+async def test_a_handler_result_that_is_not_flat_fails_the_task(nats_url: str, unique: str) -> None:
+    async def nested(p: Echo) -> dict:
+        return {"inner": {"text": p.text}}  # results are flat: scalars and lists of scalars
+
+    registry = default_registry()
+    registry.register("nested", Echo, nested)
+    node = f"w{unique}"
+    w = await start_worker(nats_url, node, registry)
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    try:
+        r = await asyncio.wait_for(run(bus, node, "nested", {"text": "hi"}), 10)  # answered, not left to time out
+        assert r.status == "failed" and "nested handler returned an invalid result" in r.error
+        assert "inner" in r.error
+        assert w.worker.failed == 1
+    finally:
+        await w.stop()
+        await bus.drain()

@@ -21,8 +21,8 @@ once or times out, and the orchestrator moves the task to another peer. A task t
 least once, maybe twice (a worker that was slow rather than gone) — handlers should be idempotent.
 
 Failures are results too: an unknown type, an invalid payload, a task addressed to another node,
-the deadline passing (``deadline_s``, enforced here) or a handler raising end as
-``status="failed"`` with the reason in ``error``. Only a message that is not a ``TaskV1`` event at
+the deadline passing (``deadline_s``, enforced here), a handler raising or returning a result that
+is not flat end as ``status="failed"`` with the reason in ``error``. Only a message that is not a ``TaskV1`` event at
 all is dropped (counted in ``venom_events_rejected_total``), with a failed reply if it had a reply
 subject.
 """
@@ -37,6 +37,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from prometheus_client import Counter
+from pydantic import ValidationError
 
 from venom_common.bus import Bus
 from venom_common.events import InvalidEvent, decode, encode, make_event, subjects
@@ -117,8 +118,13 @@ class TaskWorker:
             start = time.perf_counter()
             result = await self.execute(task)
             elapsed_ms = (time.perf_counter() - start) * 1000.0
-        outcome = TaskResultV1(task_id=task.task_id, node=self.node, status=result[0], result=result[1],
-                               error=result[2], elapsed_ms=elapsed_ms)
+        try:
+            outcome = TaskResultV1(task_id=task.task_id, node=self.node, status=result[0], result=result[1],
+                                   error=result[2], elapsed_ms=elapsed_ms)
+        except ValidationError as exc:  # a handler's result that is not flat: the task's failure, answered
+            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+            outcome = TaskResultV1(task_id=task.task_id, node=self.node, status="failed", elapsed_ms=elapsed_ms,
+                                   error=f"the {task.task_type} handler returned an invalid result: {reasons}"[:2000])
         self._count(task.task_type, outcome.status)
         event = make_event(outcome, source=self.source, subject=self._result_subject)
         data = encode(event)
