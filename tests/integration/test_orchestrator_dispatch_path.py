@@ -38,8 +38,10 @@ def healthy(o: RunningOrchestrator, node: str) -> Callable[[], bool]:
 
 
 class HandMadePeer:
-    """Answers pings with a valid result and every other task with ``reply`` (bytes); keeps the
-    headers each task request carried."""
+    """Answers pings with a valid result and every other task with ``reply`` (bytes; None: a valid
+    result; ``SILENT``: no answer at all); keeps the headers each task request carried."""
+
+    SILENT = b"<silent>"
 
     def __init__(self, bus: Bus, node: str, reply: bytes | None) -> None:
         self.bus, self.node, self.reply = bus, node, reply
@@ -54,6 +56,8 @@ class HandMadePeer:
         task = decode(msg.data, TaskV1).data
         if task.task_type != "ping":
             self.headers.append(msg.headers)
+            if self.reply == self.SILENT:
+                return
         if task.task_type == "ping" or self.reply is None:
             result = TaskResultV1(task_id=task.task_id, node=self.node, status="succeeded", result={"ok": True},
                                   elapsed_ms=0.1)
@@ -107,3 +111,31 @@ async def test_an_invalid_reply_fails_the_task_with_the_reason(nats_url: str, un
     finally:
         await o.stop()
         await peer.sub.unsubscribe()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["untraced", "traced"])
+@pytest.mark.parametrize("gone", ["no_responders", "timed_out"])
+async def test_a_vanished_peer_ends_the_task_lost_on_either_path(nats_url: str, unique: str, bus: Bus,
+                                                                  traced: bool, gone: str) -> None:
+    node = f"p{unique}"
+    peer = HandMadePeer(bus, node, reply=HandMadePeer.SILENT)
+    await peer.start()
+    o = await start_orchestrator(OrchestratorSettings(
+        nats_url=nats_url, node_id=f"orch{unique}", port=free_port(), grpc_port=0, api_token="t",
+        health_interval_s=30.0, health_timeout_s=0.5, reply_grace_s=0.3, self_peer=False))
+    o.service._traced = traced
+    try:
+        await announce(bus, node)
+        await until(healthy(o, node))
+        if gone == "no_responders":
+            await peer.sub.unsubscribe()  # type: ignore[union-attr]
+            await bus.nc.flush()
+        _, runner = o.service.submit("hash", {"data": "x"}, deadline_s=0.2)
+        done = await asyncio.wait_for(runner, 10)  # never hangs
+        assert done.status == "lost" and [(a.node, a.outcome) for a in done.attempts] == [(node, gone)]
+        p = o.service.peers.get(node)
+        assert p is not None and p.healthy is False and p.in_flight == 0
+    finally:
+        await o.stop()
+        if gone != "no_responders":
+            await peer.sub.unsubscribe()  # type: ignore[union-attr]
