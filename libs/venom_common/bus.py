@@ -275,6 +275,7 @@ class Bus:
         on_invalid: Callable[[InvalidEvent], None] | None = None,
         max_ack_pending: int | None = None,
         prepare: Callable[[list[Envelope[Any]]], Any] | None = None,
+        decode_batch: DecodeBatch | None = None,
     ) -> Consumer:
         """Start a durable pull consumer; return its handle (``await consumer.stop()`` to end it).
 
@@ -288,9 +289,18 @@ class Bus:
         commit); ``batch_handler`` then receives what ``prepare`` returned instead of the events.
         Work that does not depend on the previous batch (e.g. encoding) thus overlaps its commit.
         A ``prepare`` error fails the batch like a handler error (negative acknowledgement).
+
+        ``decode_batch`` (batch mode only; instead of ``expected`` and ``prepare``) takes over decoding:
+        an async function from a fetch's raw payloads to one result per payload, in order: what
+        ``batch_handler`` receives for that message, or :class:`Rejected` for an invalid one (which is
+        terminated and counted like any invalid event). It may do its work off the event loop, e.g. in
+        a worker process, while the previous batch is handled. If it raises, the fetch is negatively
+        acknowledged and redelivered.
         """
         if prepare is not None and batch_handler is None:
             raise ValueError("prepare needs a batch_handler")
+        if decode_batch is not None and (batch_handler is None or prepare is not None or expected is not None):
+            raise ValueError("decode_batch needs a batch_handler and replaces expected and prepare")
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
         config = js_api.ConsumerConfig(
@@ -308,7 +318,7 @@ class Bus:
         sub = _PullFeed(self.nc, stream, durable)
         await sub.start()
         consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch, on_invalid=on_invalid,
-                            prepare=prepare)
+                            prepare=prepare, decode_batch=decode_batch)
         consumer.start()
         self._consumers.append(consumer)
         return consumer
@@ -555,6 +565,24 @@ async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
             w.cancel()
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A ``decode_batch`` result: the message is not a valid event (reason and detail as
+    :class:`InvalidEvent`'s)."""
+
+    reason: str
+    detail: str
+
+
+#: In ``decode_batch`` mode, how many fetched batches may be decoding while the oldest is handled
+#: (with the one handled and the one being fetched, ``DECODE_AHEAD + 2`` batches are unacknowledged:
+#: within the consumer's default ``max_ack_pending`` of four batches).
+DECODE_AHEAD = 2
+
+#: See :meth:`Bus.consume`: raw payloads → one result per payload (the handler's item or :class:`Rejected`).
+DecodeBatch = Callable[[list[bytes]], Awaitable[list[Any]]]
+
+
 def _reject(consumer: str, exc: InvalidEvent) -> None:
     m.EVENTS_REJECTED.labels(exc.reason).inc()
     log.warning("rejected invalid event on %s: %s", consumer, exc, extra={"reason": exc.reason})
@@ -574,12 +602,14 @@ class Consumer:
     fetch_timeout_s: float = 0.5
     on_invalid: Callable[[InvalidEvent], None] | None = None
     prepare: Callable[[list[Envelope[Any]]], Any] | None = None
+    decode_batch: DecodeBatch | None = None
     _task: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     handled: int = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.name}")
+        run = self._run_offloaded if self.decode_batch is not None else self._run
+        self._task = asyncio.create_task(run(), name=f"consumer:{self.name}")
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish the in-flight batch (handle and acknowledge it), then stop."""
@@ -617,13 +647,45 @@ class Consumer:
                 if self.batch_handler is None:
                     await self._handle_each(valid)
                     continue
+                delivered: list[tuple[str | None, _Delivery]] = [(event.id, msg) for event, msg in valid]
                 prepared, failure = self._prepare(valid)
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.create_task(self._handle_batch(valid, prepared, failure))
+                in_flight = asyncio.create_task(self._handle_batch(delivered, prepared, failure))
         finally:
             if in_flight is not None and not in_flight.done():
                 await asyncio.shield(in_flight)
+
+    async def _run_offloaded(self) -> None:
+        """``decode_batch`` mode: fetching, decoding and handling overlap. Each fetch goes to
+        ``decode_batch`` at once (it may run elsewhere, e.g. on a worker process); up to
+        ``DECODE_AHEAD`` fetches are being decoded while the handler works on the oldest one.
+        Batches are still handled and acknowledged in fetch order, each as soon as it is decoded."""
+        decoded: asyncio.Queue[asyncio.Task[Any] | None] = asyncio.Queue(maxsize=DECODE_AHEAD)
+        handling = asyncio.create_task(self._handle_decoded(decoded), name=f"consumer:{self.name}:handle")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    msgs = await self.sub.fetch(self.batch, timeout=self.fetch_timeout_s)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
+                    log.warning("fetch on %s failed: %s", self.name, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                await decoded.put(asyncio.create_task(self._decode_batch(msgs)))
+        finally:
+            with contextlib.suppress(asyncio.CancelledError):
+                await decoded.put(None)  # the fetched batches are handled, then the handler ends
+            await asyncio.shield(handling)
+
+    async def _handle_decoded(self, decoded: asyncio.Queue[asyncio.Task[Any] | None]) -> None:
+        while (task := await decoded.get()) is not None:
+            delivered, prepared, failure = await task
+            if delivered:
+                await self._handle_batch(delivered, prepared, failure)
 
     async def _decode(self, msgs: list[_Delivery]) -> list[tuple[Envelope[Any], _Delivery]]:
         """Valid events of a fetch; each invalid message is terminated, counted and logged."""
@@ -639,6 +701,32 @@ class Consumer:
                     self.on_invalid(exc)
         return valid
 
+    async def _decode_batch(self, msgs: list[_Delivery]) -> tuple[list[tuple[str | None, _Delivery]], list[Any],
+                                                                   Exception | None]:
+        """``decode_batch`` on a fetch: the valid messages (their event ids unknown here: a span takes
+        the message id header), their results (what the batch handler gets), or the failure that fails
+        the whole fetch."""
+        assert self.decode_batch is not None
+        try:
+            results = await self.decode_batch([msg.data for msg in msgs])
+            if len(results) != len(msgs):
+                raise RuntimeError(f"decode_batch returned {len(results)} results for {len(msgs)} messages")
+        except Exception as exc:  # noqa: BLE001 - the fetch is redelivered (negative acknowledgement)
+            return [(None, msg) for msg in msgs], [], exc
+        delivered: list[tuple[str | None, _Delivery]] = []
+        prepared: list[Any] = []
+        for msg, result in zip(msgs, results, strict=True):
+            if isinstance(result, Rejected):
+                exc = InvalidEvent(result.reason, result.detail)
+                _reject(self.name, exc)
+                await _quiet(msg.term())
+                if self.on_invalid is not None:
+                    self.on_invalid(exc)
+            else:
+                delivered.append((None, msg))
+                prepared.append(result)
+        return delivered, prepared, None
+
     def _prepare(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> tuple[Any, Exception | None]:
         events = [event for event, _ in valid]
         if self.prepare is None:
@@ -648,7 +736,7 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - reported and negatively acknowledged by _handle_batch
             return None, exc
 
-    async def _handle_batch(self, valid: list[tuple[Envelope[Any], _Delivery]], prepared: Any,
+    async def _handle_batch(self, valid: list[tuple[str | None, _Delivery]], prepared: Any,
                             failure: Exception | None = None) -> None:
         assert self.batch_handler is not None
         with m.HANDLE_SECONDS.labels(self.name).time():
@@ -660,9 +748,10 @@ class Consumer:
                 per_event = [
                     tr.start_span(f"{self.name} {m.kind_of(msg.subject)}", context=extract_context(msg.headers),
                                   kind=SpanKind.CONSUMER,
-                                  attributes={"messaging.message.id": event.id,
+                                  attributes={"messaging.message.id": event_id if event_id is not None
+                                              else (msg.headers or {}).get("Nats-Msg-Id", ""),
                                               "messaging.batch.message_count": len(valid)})
-                    for event, msg in valid
+                    for event_id, msg in valid
                 ]
             try:
                 if failure is not None:

@@ -172,3 +172,87 @@ async def test_prepare_runs_ahead_and_its_result_reaches_the_handler(bus: Bus, u
     with pytest.raises(ValueError):
         await bus.consume(stream=EVENTS.name, durable=f"prep2{unique}", subjects=[subject],
                           handler=commit, prepare=prepare)  # type: ignore[arg-type]
+
+
+async def test_decode_batch_runs_ahead_in_order_rejects_and_retries(bus: Bus, unique: str) -> None:
+    """``decode_batch`` mode: fetches are decoded ahead of the handler (here slowly, as on a worker
+    process), handled in order, each once; a Rejected result is terminated and counted, never handled;
+    a decode failure fails the fetch, which comes again."""
+    from venom_common.bus import Rejected
+    from venom_common.events import decode
+    from venom_common.telemetry import metrics as m
+
+    node = f"n{unique}"
+    subject = await _publish(bus, node, 1000)
+    await bus.nc.publish(subject, b'{"not": "an event"}')  # on the stream too (JetStream stores it)
+    await bus.nc.flush()
+    rejected_before = m.EVENTS_REJECTED.labels("envelope")._value.get()
+    log: list[str] = []
+    failed_once: list[bool] = []
+    counted: list[str] = []
+
+    async def decode_slowly(payloads: list[bytes]) -> list[Any]:
+        out: list[Any] = []
+        for raw in payloads:
+            try:
+                out.append(decode(raw, InjectDataV1).data.anoms)
+            except Exception as exc:  # noqa: BLE001
+                out.append(Rejected(getattr(exc, "reason", "payload"), str(exc)))
+        first = next((x for x in out if isinstance(x, int)), None)
+        log.append(f"decode {first}")
+        if first == 500 and not failed_once:
+            failed_once.append(True)
+            raise RuntimeError("the worker died")
+        await asyncio.sleep(0.05)
+        return out
+
+    got: list[int] = []
+
+    async def commit(prepared: list[int]) -> None:
+        log.append(f"commit {prepared[0]}")
+        await asyncio.sleep(0.2)  # the next batches are decoded meanwhile
+        log.append(f"committed {prepared[0]}")
+        got.extend(prepared)
+
+    consumer = await bus.consume(stream=EVENTS.name, durable=f"dec{unique}", subjects=[subject],
+                                 batch_handler=commit, decode_batch=decode_slowly, batch=250,
+                                 on_invalid=lambda exc: counted.append(exc.reason))
+    await wait_for(lambda: sorted(got) == list(range(1000)) and counted, timeout=20)
+    await asyncio.sleep(0.3)
+    await consumer.stop()
+    assert sorted(got) == list(range(1000)) and len(got) == 1000  # each once (the failed fetch came again)
+    assert got[:500] == list(range(500))  # in order up to the failed fetch
+    assert log.index("decode 500") < log.index("committed 0")  # two fetches decoded while batch 0 committed
+    assert failed_once and counted == ["envelope"]
+    assert m.EVENTS_REJECTED.labels("envelope")._value.get() == rejected_before + 1
+    for bad in ({"handler": commit}, {"batch_handler": commit, "prepare": lambda e: e},
+                {"batch_handler": commit, "expected": InjectDataV1}):
+        with pytest.raises(ValueError):
+            await bus.consume(stream=EVENTS.name, durable=f"dec2{unique}", subjects=[subject],
+                              decode_batch=decode_slowly, **bad)  # type: ignore[arg-type]
+
+
+async def test_decode_batch_hands_a_single_event_over_at_once(bus: Bus, unique: str) -> None:
+    """A trickle is not held back in ``decode_batch`` mode: a decoded fetch is handled as soon as it is
+    decoded, not when the next fetch returns."""
+    from venom_common.events import decode
+
+    node = f"n{unique}"
+    subject = subjects.command(node, "inject")
+    got: list[float] = []
+
+    async def decode_all(payloads: list[bytes]) -> list[Any]:
+        return [decode(raw, InjectDataV1) for raw in payloads]
+
+    async def commit(events: list[Any]) -> None:
+        got.extend(asyncio.get_running_loop().time() for _ in events)
+
+    consumer = await bus.consume(stream=EVENTS.name, durable=f"dec1{unique}", subjects=[subject],
+                                 batch_handler=commit, decode_batch=decode_all, batch=500)
+    await asyncio.sleep(0.3)
+    for _ in range(3):
+        sent = asyncio.get_running_loop().time()
+        await bus.publish(subject, inject(node, 1))
+        await wait_for(lambda n=len(got): len(got) == n + 1)
+        assert got[-1] - sent < 0.15
+    await consumer.stop()

@@ -22,21 +22,21 @@ import time
 from venom_common.bus import Consumer
 from venom_common.events import subjects
 from venom_common.events.envelope import InvalidEvent, make_event
-from venom_common.events.payloads import CheckpointV1, DecisionV1, FlowResultV1, GenomeV1, PulseV1
+from venom_common.events.payloads import CheckpointV1
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS
 from venom_ledger import metrics as lm
 from venom_ledger.api import mount_read_api
 from venom_ledger.db import make_engine, migrate
 from venom_ledger.domain.checkpoint import SignedTreeHead
+from venom_ledger.encoder import RECORDED_TYPES, Encoder  # noqa: F401 - RECORDED_TYPES re-exported
 from venom_ledger.keys import load_signing_key
-from venom_ledger.ledger import Ledger, encode_events
+from venom_ledger.ledger import Ledger
 from venom_ledger.settings import LedgerSettings
 from venom_ledger.store import CanonicalRecord, ChainWriter, LedgerStore, NotTheWriter
 
 log = logging.getLogger("venom.ledger")
 
-RECORDED_TYPES = (PulseV1, FlowResultV1, DecisionV1, GenomeV1)
 DURABLE = "ledger"
 
 
@@ -59,6 +59,7 @@ class LedgerService:
         self.store = LedgerStore(self.engine, self.chain)
         self.writer = ChainWriter(self.engine, self.chain)
         self.ledger = Ledger(self.store, self.writer, signing_key=load_signing_key(settings))
+        self.encoder = Encoder(settings.ledger_encode_workers)
         self._write_lock = asyncio.Lock()
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -95,6 +96,7 @@ class LedgerService:
         async with self._write_lock:
             await self.writer.release()
         lm.WRITER.labels(self.chain).set(0)
+        self.encoder.close()
         await self.store.close()
         await self.engine.dispose()
 
@@ -148,13 +150,14 @@ class LedgerService:
 
     async def _start_consumer(self) -> None:
         assert self._ctx is not None
+        await self.encoder.warm_up()
         self._consumer = await self._ctx.bus.consume(
             stream=EVENTS.name,
             durable=DURABLE if self.chain == "main" else f"{DURABLE}-{self.chain}",
             subjects=list(subjects.RECORDED),
             batch_handler=self._append_batch,
-            prepare=encode_events,  # runs on the next batch while this one commits
-            expected=RECORDED_TYPES,
+            # validates and encodes the next batch (on a worker process) while this one commits
+            decode_batch=self.encoder,
             batch=self.settings.ledger_batch,
             ack_wait_s=self.settings.ledger_ack_wait_s,
             on_invalid=self._count_invalid,

@@ -16,6 +16,9 @@ class LedgerSettings(VenomSettings):
     ledger_batch: int = Field(500, ge=1, le=10_000, description="most events appended in one transaction")
     ledger_ack_wait_s: float = Field(30.0, gt=0, le=3600,
                                      description="JetStream ack wait: an unacknowledged event is redelivered after it")
+    ledger_encode_workers: int = Field(
+        1, ge=0, le=16, description="worker processes that validate and encode events before they are chained "
+        "(0: in the service's process)")
     ledger_checkpoint_every: int = Field(1000, ge=1, description="sign a checkpoint every N new entries")
     ledger_checkpoint_interval_s: float = Field(60.0, gt=0,
                                                 description="... or every T seconds when there are new entries")

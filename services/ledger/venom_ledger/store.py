@@ -68,6 +68,13 @@ class Record:
     event_id: str | None
 
 
+#: The unique key that makes an event id appear at most once in a chain (migration 0001).
+EVENT_ID_KEY = "ledger_entries_event_id_key"
+
+#: The stored head: the head row, and any row past it (which must not exist).
+HEAD_SQL = ("SELECT idx, hash, NULL::text FROM ledger_entries WHERE chain = $1 AND idx >= $2 "
+            "ORDER BY idx LIMIT 2")
+
 #: The stored head (index ≥ head - 1: the head row, and any row past it, which must not exist) and,
 #: marked by a NULL index, which of the batch's event ids are recorded already.
 HEAD_AND_RECORDED_SQL = (
@@ -399,6 +406,7 @@ class ChainWriter:
         self._conn: AsyncConnection | None = None
         self._head: Head | None = None
         self._frontier: merkle.Frontier | None = None
+        self._pending_frontier: merkle.Frontier | None = None
         self.lock_key = db.lock_key(f"chain:{chain}")
 
     @property
@@ -507,23 +515,40 @@ class ChainWriter:
                     continue
                 seen.add(rec.event_id)
             fresh.append(rec)
+        assert self._conn is not None
         try:
-            recorded = await self._begin_and_check_head(list(seen))
-            if recorded:
+            # Optimistic: the unique (chain, event_id) key refuses an event recorded already, and then
+            # (rarely: a redelivery) the batch is written again without the recorded ones. Looking every
+            # event id up first cost ~20 % of an append (docs/BENCHMARKS.md, 2026-11-22).
+            await self._check_head()
+            built = self._link(fresh, timestamp)
+            try:
+                await self._insert_entries(built)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != EVENT_ID_KEY:
+                    raise
+                await self._conn.rollback()
+                recorded = await self._begin_and_check_head(list(seen))
                 fresh = [r for r in fresh if r.event_id is None or r.event_id not in recorded]
-            if not fresh:
-                await self._conn.commit()  # type: ignore[union-attr]
-                return []
-            head = self.head
-            built = link_entries(head.tree_size, timestamp, head.last_hash, [r.data_json for r in fresh],
-                                 [r.event_id for r in fresh])
-            await self._append_entries(built)
-            return built
+                if not fresh:
+                    await self._conn.commit()
+                    return []
+                built = self._link(fresh, timestamp)
+                await self._insert_entries(built)
+            await self._conn.commit()
         except NotTheWriter:
             raise
-        except Exception:
+        except BaseException:
             await self.release()
             raise
+        self._frontier = self._pending_frontier
+        self._head = Head(built[-1].index + 1, built[-1].hash)
+        return built
+
+    def _link(self, records: list[CanonicalRecord], timestamp: str) -> list[Entry]:
+        head = self.head
+        return link_entries(head.tree_size, timestamp, head.last_hash, [r.data_json for r in records],
+                            [r.event_id for r in records])
 
     async def _check_head(self) -> None:
         """Open the append's transaction and check the stored head (see :meth:`_begin_and_check_head`)."""
@@ -537,9 +562,14 @@ class ChainWriter:
         head = self.head
         if self._conn.in_transaction():
             await self._conn.commit()  # a fresh transaction, so the check and the append see one snapshot
-        # through SQLAlchemy, not the driver: its asyncpg adapter sends BEGIN before its first statement
-        rows = (await self._conn.exec_driver_sql(
-            HEAD_AND_RECORDED_SQL, (self.chain, head.tree_size - 1, event_ids))).all()
+        # through SQLAlchemy, not the driver: its asyncpg adapter sends BEGIN before its first statement.
+        # Without event ids, the head alone: with an empty id list the planner may still walk the whole
+        # chain to match none (it did, ~1 ms per 1,000 entries, while the chain's statistics were new).
+        if event_ids:
+            rows = (await self._conn.exec_driver_sql(
+                HEAD_AND_RECORDED_SQL, (self.chain, head.tree_size - 1, event_ids))).all()
+        else:
+            rows = (await self._conn.exec_driver_sql(HEAD_SQL, (self.chain, head.tree_size - 1))).all()
         stored = [(r[0], r[1]) for r in rows if r[2] is None]
         expected = [(head.tree_size - 1, head.last_hash)] if head.tree_size else []
         if stored != expected:
@@ -549,7 +579,20 @@ class ChainWriter:
         return {r[2] for r in rows if r[2] is not None}
 
     async def _append_entries(self, built: list[Entry]) -> None:
-        """Insert entries and their new stored Merkle nodes, commit, then move the in-memory head.
+        """Insert entries and their new stored Merkle nodes, commit, then move the in-memory head."""
+        assert self._conn is not None
+        try:
+            await self._insert_entries(built)
+            await self._conn.commit()
+        except BaseException:
+            await self.release()
+            raise
+        self._frontier = self._pending_frontier
+        self._head = Head(built[-1].index + 1, built[-1].hash)
+
+    async def _insert_entries(self, built: list[Entry]) -> None:
+        """Insert entries and their new stored Merkle nodes in the open transaction; the frontier
+        they leave is kept in ``_pending_frontier`` until the commit.
 
         Rows go in with COPY on the session's asyncpg connection, inside the transaction the
         head check opened (measured: several times faster than multi-row INSERT, docs/BENCHMARKS.md).
@@ -561,18 +604,11 @@ class ChainWriter:
                      frontier.extend([bytes.fromhex(en.hash) for en in built], MIN_STORED_LEVEL)]
         entry_rows = [(chain, en.index, en.timestamp, en.data_json.decode("utf-8"), en.previous_hash, en.hash,
                        en.event_id) for en in built]
-        try:
-            raw = (await self._conn.get_raw_connection()).driver_connection
-            assert raw is not None
-            await raw.copy_records_to_table("ledger_entries", records=entry_rows, columns=ENTRY_COLUMNS)
-            if node_rows:
-                await raw.copy_records_to_table("ledger_merkle_nodes", records=node_rows, columns=NODE_COLUMNS)
-            await self._conn.commit()
-        except BaseException:
-            await self.release()
-            raise
-        self._frontier = frontier
-        self._head = Head(built[-1].index + 1, built[-1].hash)
+        raw = await driver_connection(self._conn)
+        await raw.copy_records_to_table("ledger_entries", records=entry_rows, columns=ENTRY_COLUMNS)
+        if node_rows:
+            await raw.copy_records_to_table("ledger_merkle_nodes", records=node_rows, columns=NODE_COLUMNS)
+        self._pending_frontier = frontier
 
     async def store_checkpoint(self, signed: SignedTreeHead) -> None:
         """Store a signed tree head of this chain (its size must be the current size)."""
