@@ -125,6 +125,16 @@ async def test_cached_top_nodes_give_the_same_proofs_as_the_database(engine, led
                 assert await ledger.store.consistency_proof(m, size) == await uncached.consistency_proof(m, size)
         assert len(ledger.store.node_cache) > 0 and len(uncached.node_cache) == 0 and len(small.node_cache) == 5
         assert await ledger.store.root(size) == ledger.writer.frontier.root()
+        preloaded = LedgerStore(engine, ledger.chain)
+        try:  # 1,100 entries: the stored nodes of level >= 8 are (8, 0..3), (9, 0..1), (10, 0)
+            assert await preloaded.preload_nodes() == 7
+            assert await preloaded.inclusion_proof(1000, size) == await uncached.inclusion_proof(1000, size)
+            small_preload = LedgerStore(engine, ledger.chain, node_cache=NodeCache(max_nodes=2))
+            assert await small_preload.preload_nodes() == 2  # bounded, highest levels first
+            assert set(small_preload.node_cache._nodes) == {(10, 0), (9, 1)}
+            await small_preload.close()
+        finally:
+            await preloaded.close()
     finally:
         await uncached.close()
         await small.close()

@@ -110,6 +110,7 @@ class LedgerService:
                 if not self.migrated.is_set():
                     await migrate(self.engine)
                     self.migrated.set()
+                    await self._preload_proof_nodes()
                 if not self.writer.holding:
                     await self._stop_consumer()
                     lm.WRITER.labels(self.chain).set(0)
@@ -139,6 +140,14 @@ class LedgerService:
                 log.warning("ledger supervisor: %s; retrying in %.1fs", exc, poll)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), poll)
+
+    async def _preload_proof_nodes(self) -> None:
+        try:
+            cached = await self.store.preload_nodes()
+        except Exception as exc:  # noqa: BLE001 - only a warm cache is lost: proofs read the nodes themselves
+            log.warning("could not preload the Merkle nodes of chain %s: %s", self.chain, exc)
+        else:
+            log.info("chain %s: %d Merkle nodes of the top levels cached for proofs", self.chain, cached)
 
     async def _become_writer(self) -> None:
         lm.WRITER.labels(self.chain).set(1)
