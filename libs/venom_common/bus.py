@@ -677,9 +677,12 @@ class Consumer:
                     continue
                 await decoded.put(asyncio.create_task(self._decode_batch(msgs)))
         finally:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await decoded.put(None)  # the fetched batches are handled, then the handler ends
-            await asyncio.shield(handling)
+                await asyncio.shield(handling)
+            except asyncio.CancelledError:  # stop() gave up waiting: unhandled batches are redelivered
+                handling.cancel()
+                raise
 
     async def _handle_decoded(self, decoded: asyncio.Queue[asyncio.Task[Any] | None]) -> None:
         while (task := await decoded.get()) is not None:
