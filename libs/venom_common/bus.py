@@ -624,6 +624,19 @@ class Consumer:
         if self in self.bus._consumers:
             self.bus._consumers.remove(self)
 
+    async def _fetch(self) -> list[_Delivery]:
+        """The next fetch; empty when none came in time or the connection is in trouble (after a pause)."""
+        try:
+            return await self.sub.fetch(self.batch, timeout=self.fetch_timeout_s)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
+            log.warning("fetch on %s failed: %s", self.name, exc)
+            await asyncio.sleep(0.5)
+            return []
+
     async def _run(self) -> None:
         # Batch mode pipelines one batch deep: the next batch is fetched and decoded while the previous
         # one is handled (e.g. its database commit); batches are still handled and acknowledged in order.
@@ -631,15 +644,8 @@ class Consumer:
         in_flight: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await self.sub.fetch(self.batch, timeout=self.fetch_timeout_s)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
-                    log.warning("fetch on %s failed: %s", self.name, exc)
-                    await asyncio.sleep(0.5)
+                msgs = await self._fetch()
+                if not msgs:
                     continue
                 valid = await self._decode(msgs)
                 if not valid:
@@ -665,15 +671,8 @@ class Consumer:
         handling = asyncio.create_task(self._handle_decoded(decoded), name=f"consumer:{self.name}:handle")
         try:
             while not self._stopping.is_set():
-                try:
-                    msgs = await self.sub.fetch(self.batch, timeout=self.fetch_timeout_s)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - connection trouble: wait and fetch again
-                    log.warning("fetch on %s failed: %s", self.name, exc)
-                    await asyncio.sleep(0.5)
+                msgs = await self._fetch()
+                if not msgs:
                     continue
                 await decoded.put(asyncio.create_task(self._decode_batch(msgs)))
         finally:
