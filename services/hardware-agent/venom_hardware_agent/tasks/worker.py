@@ -13,8 +13,8 @@ JetStream request of its own, so there is no future, timer or span per result an
 once its reply and record are sent. Every acknowledgement is still read: a stored record is counted
 in ``venom_events_published_total{kind="task"}``, a refused one (JetStream's error, or no stream for
 the subject) in ``venom_task_results_unrecorded_total{reason}`` and logged. Measured under ``venom
-bench dispatch``, awaiting each acknowledgement was about a third of the worker's CPU per task
-(docs/BENCHMARKS.md).
+bench dispatch``, the workers' CPU per task fell by about a third with this and the orchestrator's
+header-less requests (docs/BENCHMARKS.md, "Dispatch: CPU per task cut").
 
 Nothing is queued for a peer that is gone: a request to a vanished worker gets "no responders" at
 once or times out, and the orchestrator moves the task to another peer. A task therefore runs at
