@@ -15,16 +15,9 @@ from venom_common.events.payloads import TaskResultV1, TaskV1
 from venom_common.embedded import free_port
 from venom_orchestrator.harness import RunningOrchestrator, announce, start_orchestrator
 from venom_orchestrator.settings import OrchestratorSettings
+from support.waiting import until
 
 pytestmark = pytest.mark.integration
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def orchestrator(nats_url: str, unique: str) -> RunningOrchestrator:

@@ -17,19 +17,12 @@ from venom_common.settings import VenomSettings
 from venom_orchestrator.harness import RunningOrchestrator, announce, start_orchestrator, start_worker
 from venom_orchestrator.service import QUARANTINE_BUCKET
 from venom_orchestrator.settings import OrchestratorSettings
+from support.waiting import until
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -173,7 +166,7 @@ async def test_quarantine_follows_the_bucket_and_release(nats_url: str, unique: 
                                                                              "payload": {"seconds": 0}},
                                                   headers=AUTH) for _ in range(20)))
             assert {x.json()["node"] for x in rs} == {b}
-            r = await http.post(f"/tasks?wait=true", json={"task_type": "sleep", "payload": {"seconds": 0},
+            r = await http.post("/tasks?wait=true", json={"task_type": "sleep", "payload": {"seconds": 0},
                                                             "node": a}, headers=AUTH)
             assert r.json()["status"] == "lost"
             r = await http.post(f"/peers/{a}/release", headers=AUTH)

@@ -5,7 +5,6 @@ counted and logged, and the caller gets its reply either way."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,9 @@ from venom_common.settings import VenomSettings
 from venom_common.streams import EVENTS
 from venom_hardware_agent.tasks.worker import RESULTS_UNRECORDED
 from venom_orchestrator.harness import start_worker
+from support.waiting import until
 
 pytestmark = pytest.mark.integration
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def ask(bus: Bus, node: str, task_type: str, payload: dict, i: int = 0) -> TaskResultV1:
