@@ -5,23 +5,34 @@ group ``organ-<organ>``, so NATS hands each request to exactly one replica.
 The reply is a ``venom.flow.v1`` event (FlowResultV1) sent to the request's
 reply subject; the arbiter records it. A request that does not validate is
 counted and dropped (the arbiter then records an error result at its deadline).
+
+Per request the organ decodes and validates the request, runs the rules, validates the typed
+result and replies. A consumer span (child of the arbiter's pulse, from the message's
+``traceparent``) is made only when spans can be recorded (``spans_may_record``: an OTLP exporter
+is configured); otherwise the request is answered without one. After start-up the objects made so
+far (torch's, in the entropy organ) are moved out of the garbage collector's view (``gc.freeze``)
+so its full collections do not walk them again and again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
 from typing import Any
 
 from nats.aio.msg import Msg
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
-from venom_common.events import Envelope, encode, make_event, subjects
+from venom_common.events import Envelope, InvalidEvent, decode, encode, make_event, subjects
 from venom_common.events.payloads import FlowResultV1, OrganError, OrganRequestV1
 from venom_common.runner import ServiceContext
+from venom_common.telemetry import metrics as bus_metrics
+from venom_common.telemetry.tracing import extract_context, spans_may_record, tracer
 
 from venom_organs.adapters.model_store import ModelStore
 from venom_organs.domain.balance import run_balance
@@ -52,6 +63,14 @@ class OrganService:
         self._reload_task: asyncio.Task[None] | None = None
         self._ctx: ServiceContext | None = None
         self.answered = 0
+        self._traced = False  # set at start: spans_may_record()
+        self._tracer = tracer(f"venom.organ.{settings.organ}")
+        self._span_name = f"consume {bus_metrics.kind_of(subjects.organ_request(settings.organ))}"
+        # Labelled metric children bound once (a label lookup per request is measurable here).
+        self._compute_seconds = COMPUTE.labels(self.organ)
+        self._answered = ANSWERED.labels(self.organ, "answered")
+        self._consumed = bus_metrics.EVENTS_CONSUMED.labels(self.name)
+        self._flow_subjects: dict[str, str] = {}
 
     # --- the rules ---------------------------------------------------------------------------
 
@@ -70,7 +89,7 @@ class OrganService:
             log.exception("%s failed on beat %d", self.organ, request.beat)
             result = OrganError(error=f"{type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
-        COMPUTE.labels(self.organ).observe(elapsed)
+        self._compute_seconds.observe(elapsed)
         return FlowResultV1(node=request.node, beat=request.beat, organ=self.organ, replica=self.replica,
                             elapsed_ms=elapsed * 1000, result=result)
 
@@ -78,13 +97,44 @@ class OrganService:
 
     async def start(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self._traced = spans_may_record()
         if self.organ == "entropy":
             self._load_newer_model()
             self._reload_task = asyncio.create_task(self._watch_models(), name="model-reload")
-        self._sub = await ctx.bus.subscribe(
-            subjects.organ_request(self.organ), self._on_request, queue=f"organ-{self.organ}",
-            expected=OrganRequestV1, name=self.name,
-        )
+        # Core subscription in the organ's queue group; what Bus.subscribe does (validate, count the
+        # rejected, span from the traceparent), with the span made only when it can be recorded.
+        self._sub = await ctx.bus.nc.subscribe(subjects.organ_request(self.organ), queue=f"organ-{self.organ}",
+                                               cb=self._on_msg)
+        await ctx.bus.nc.flush()  # the server has the subscription when this returns
+        gc.freeze()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        try:
+            event = decode(msg.data, OrganRequestV1)
+        except InvalidEvent as exc:
+            bus_metrics.EVENTS_REJECTED.labels(exc.reason).inc()
+            log.warning("rejected invalid event on %s: %s", self.name, exc, extra={"reason": exc.reason})
+            return
+        try:
+            if self._traced:
+                with self._tracer.start_as_current_span(self._span_name, context=extract_context(msg.headers),
+                                                        kind=SpanKind.CONSUMER):
+                    await self._on_request(event, msg)
+            else:
+                await self._on_request(event, msg)
+        except Exception:
+            bus_metrics.HANDLER_ERRORS.labels(self.name).inc()
+            log.exception("handler for %s failed on event %s", self.name, event.id)
+            return
+        self._consumed.inc()
+
+    def _flow_subject(self, node: str) -> str:
+        subject = self._flow_subjects.get(node)
+        if subject is None:
+            if len(self._flow_subjects) >= 1024:
+                self._flow_subjects.clear()
+            subject = self._flow_subjects[node] = subjects.flow(node, self.organ)
+        return subject
 
     async def _on_request(self, event: Envelope[Any], msg: Msg) -> None:
         request: OrganRequestV1 = event.data
@@ -97,10 +147,10 @@ class OrganService:
             return
         flow = self.compute(request)
         assert self._ctx is not None
-        reply = make_event(flow, source=self._ctx.source, subject=subjects.flow(request.node, self.organ))
+        reply = make_event(flow, source=self._ctx.source, subject=self._flow_subject(request.node))
         await msg.respond(encode(reply))
         self.answered += 1
-        ANSWERED.labels(self.organ, "answered").inc()
+        self._answered.inc()
 
     def _load_newer_model(self) -> None:
         latest = self.store.latest()

@@ -127,3 +127,36 @@ def test_evaluation_by_roc_auc() -> None:
     assert evaluate_auc(params, x, y) == pytest.approx((3 * 6 + 3 + 0.5 * 2) / 24)
     inverted = ModelParams("bad", -model.weight, model.bias)
     assert evaluate_auc(inverted, x, y) == pytest.approx(1 - (3 * 6 + 3 + 0.5 * 2) / 24)
+
+
+def test_memoised_scores_equal_the_models_output_and_skip_its_forward_pass() -> None:
+    memo = ThreatScorer()
+    inputs = [(5, 0.12), (5.5, 0.12), (0, 0.3), (5, 0.3), (12.25, 0.05)]
+    first = [memo.score(x, w) for x, w in inputs]
+    assert memo.forward_calls == len(inputs)
+    again = [memo.score(x, w) for x, w in inputs]
+    assert memo.forward_calls == len(inputs)  # every repeat came from the memo
+    for (x, w), a, b in zip(inputs, first, again, strict=True):
+        assert a == b == ThreatScorer().score(x, w)  # a fresh scorer's torch pass, bit for bit
+        assert a == pytest.approx(1 / (1 + math.exp(-w * x)), abs=1e-6)
+    # the seed follows the genome's weight: a different weight is a different entry, not a stale hit
+    assert memo.score(5, 0.2) == pytest.approx(1 / (1 + math.exp(-1.0)), abs=1e-6)
+    assert memo.forward_calls == len(inputs) + 1
+
+
+def test_memo_of_a_trained_version_ignores_the_weight_and_is_bounded() -> None:
+    scorer = ThreatScorer(ModelParams("v7", weight=1.0, bias=-3.0))
+    assert scorer.score(3, 0.12) == scorer.score(3, 0.9) == pytest.approx(0.5)
+    assert scorer.forward_calls == 1
+    for i in range(ThreatScorer.MEMO_LIMIT + 10):
+        scorer.score(float(i), 0.12)
+    assert len(scorer._memo) <= ThreatScorer.MEMO_LIMIT
+    assert scorer.score(3, 0.12) == pytest.approx(0.5)
+
+
+def test_a_reloaded_version_does_not_reuse_the_old_versions_scores() -> None:
+    old = ThreatScorer(ModelParams("v1", weight=1.0, bias=-3.0))
+    assert old.score(3, 0.12) == pytest.approx(0.5)
+    new = ThreatScorer(ModelParams("v2", weight=2.0, bias=-3.0))
+    assert new.score(3, 0.12) == pytest.approx(1 / (1 + math.exp(-3.0)), abs=1e-6)
+    assert new.version == "v2" and new.forward_calls == 1

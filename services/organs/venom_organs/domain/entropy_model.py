@@ -54,7 +54,16 @@ class ModelParams:
 
 
 class ThreatScorer:
-    """Serves one model version. The seed version follows the genome's ml_weight."""
+    """Serves one model version. The seed version follows the genome's ml_weight.
+
+    Scores are memoised by (model version, total anoms, weight in use): the model's output for a
+    given version and input never changes, and a beat's inputs repeat (anoms are counts, the level
+    is the detector's). The torch forward pass runs on a miss; ``forward_calls`` counts them. The
+    memo is bounded (cleared when full) and belongs to this scorer, so a hot-reloaded version
+    starts with an empty one.
+    """
+
+    MEMO_LIMIT = 4096
 
     def __init__(self, params: ModelParams | None = None) -> None:
         # A 1×1 linear layer gains nothing from intra-op threads, and idle OpenMP threads spin on
@@ -64,6 +73,10 @@ class ThreatScorer:
         self.params = params or ModelParams(SEED_VERSION, 0.12, 0.0)
         self.model = EntropyModel(self.params.weight, self.params.bias).eval()
         self._input = torch.zeros(1, 1)
+        self._follows_genome = self.params.version == SEED_VERSION
+        self._weight_in_use = self.model.weight  # the layer's weight, kept here so a score reads no tensor
+        self._memo: dict[tuple[str, float, float | None], float] = {}
+        self.forward_calls = 0
 
     @property
     def version(self) -> str:
@@ -72,11 +85,21 @@ class ThreatScorer:
     def score(self, total_anoms: float, ml_weight: float) -> float:
         if not math.isfinite(total_anoms) or total_anoms < 0:
             raise ValueError(f"total anoms must be a finite count ≥ 0, got {total_anoms!r}")
+        key = (self.params.version, float(total_anoms), ml_weight if self._follows_genome else None)
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
         with torch.no_grad():
-            if self.params.version == SEED_VERSION and self.model.weight != ml_weight:
+            if self._follows_genome and self._weight_in_use != ml_weight:
                 self.model.linear.weight.fill_(ml_weight)
+                self._weight_in_use = self.model.weight
             self._input[0, 0] = float(total_anoms)
-            return float(self.model(self._input).item())
+            value = float(self.model(self._input).item())
+        self.forward_calls += 1
+        if len(self._memo) >= self.MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = value
+        return value
 
 
 def train(
