@@ -95,3 +95,47 @@ async def test_inject_data_applies_valid_and_refuses_absurd(bus: Bus, nats_url: 
     assert decisions[first].action == "ALERT"
     after = REGISTRY.get_sample_value("venom_events_rejected_total", {"reason": "payload"}) or 0
     assert after == before + 1
+
+
+async def test_without_tracing_a_beat_sends_no_trace_headers_and_keeps_its_message_ids(
+        bus: Bus, nats_url: str, tmp_path: Path, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When no span can be recorded (no exporter; this test session has one, so the services are told so):
+    organ requests go without headers, and every stored event still carries its id as Nats-Msg-Id
+    (JetStream's duplicate window drops a re-sent beat's copies by it)."""
+    from nats.js import api as js_api
+
+    import venom_arbiter.service
+    import venom_organs.service
+    from venom_common.events import decode
+    from venom_common.streams import EVENTS
+
+    monkeypatch.setattr(venom_arbiter.service, "spans_may_record", lambda: False)
+    monkeypatch.setattr(venom_organs.service, "spans_may_record", lambda: False)
+    node = f"h{unique}"
+    await publish_metrics(bus, node, [0, 3])
+    seen: list[Any] = []
+
+    async def watch(msg: Any) -> None:  # a plain subscriber (no queue group) sees every request too
+        if decode(msg.data).data.node == node:
+            seen.append(msg)
+
+    spy = await bus.nc.subscribe(subjects.organ_request("regen"), cb=watch)
+    try:
+        async with organs(nats_url, tmp_path):
+            await run_arbiter(nats_url, node, beats=2)
+    finally:
+        await spy.unsubscribe()
+    assert len(seen) == 2 and all(not m.headers for m in seen)
+    sub = await bus.js.subscribe(f"venom.*.{node}.>", ordered_consumer=True, stream=EVENTS.name,
+                                 deliver_policy=js_api.DeliverPolicy.ALL)
+    sub_top = await bus.js.subscribe(f"venom.*.{node}", ordered_consumer=True, stream=EVENTS.name,
+                                     deliver_policy=js_api.DeliverPolicy.ALL)
+    try:
+        stored = [await sub.next_msg(timeout=5) for _ in range(8)]  # four flows per beat
+        stored += [await sub_top.next_msg(timeout=5) for _ in range(6)]  # pulse, decision, genome per beat
+    finally:
+        await sub.unsubscribe()
+        await sub_top.unsubscribe()
+    for msg in stored:
+        assert msg.headers["Nats-Msg-Id"] == decode(msg.data).id
+        assert "traceparent" not in msg.headers

@@ -8,6 +8,12 @@ since when, why), which the orchestrator follows. The beat's events carry ids
 derived from the pulse id, so a beat re-run after a crash republishes the same
 ids and nothing is recorded twice. State is committed only after every event of
 the beat was stored; a beat that could not be published is retried, never skipped.
+
+When no span can be recorded (no OTLP exporter: ``spans_may_record``) a beat makes no spans and its
+messages carry no trace headers: JetStream publishes carry only ``Nats-Msg-Id`` (the duplicate
+window needs it) and organ requests none. With tracing on, the pulse span and the bus's spans and
+``traceparent`` headers are made as before. After start-up the objects made so far are moved out
+of the garbage collector's view (``gc.freeze``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -27,7 +34,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
 from venom_common.canonical import canonical_dumps, strict_loads
-from venom_common.events import Envelope, InvalidEvent, decode, make_event, subjects
+from venom_common.events import Envelope, InvalidEvent, decode, encode, make_event, subjects
 from venom_common.events.payloads import (
     AlertV1,
     BalanceResult,
@@ -49,7 +56,8 @@ from venom_common.ids import derived_event_id, new_event_id
 from venom_common.maths import time_wrap
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS, METRICS
-from venom_common.telemetry.tracing import tracer
+from venom_common.telemetry import metrics as bus_metrics
+from venom_common.telemetry.tracing import spans_may_record, tracer
 
 from venom_arbiter.adapters.state_store import QUARANTINE_BUCKET, StateStore, kv_bucket
 from venom_arbiter.domain.aggregate import aggregate_recommendations, failed_organs
@@ -168,6 +176,17 @@ class ArbiterService:
         self.failed = False
         self._wake = asyncio.Event()  # interrupts the wait between beats at stop
         self._tracer = tracer("venom.arbiter")
+        self._traced = False  # set at start: spans_may_record()
+        # Subjects and labelled metric children of this node, made once rather than on every beat.
+        self._beat_subject = subjects.beat(self.node)
+        self._flow_subjects = {organ: subjects.flow(self.node, organ) for organ in ORGANS}
+        self._request_subjects = {organ: subjects.organ_request(organ) for organ in ORGANS}
+        self._decision_subject = subjects.decision(self.node)
+        self._genome_subject = subjects.genome(self.node)
+        self._alert_subject = subjects.alert(self.node)
+        self._requests_published = bus_metrics.EVENTS_PUBLISHED.labels(bus_metrics.kind_of(subjects.organ_request(ORGANS[0])))
+        self._decisions: dict[str, Any] = {}
+        self._genome_weights = {base: GENOME_WEIGHT.labels(base) for base in ("R", "B", "E", "O")}
         self._ready = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -201,6 +220,8 @@ class ArbiterService:
             await self._load_latest_metrics()
             self._subs.append(await bus.subscribe(subjects.metrics(self.metrics_node), self._on_metrics, expected=MetricsV1,
                                                   name="arbiter-metrics"))
+        self._traced = spans_may_record()
+        gc.freeze()
         self._loop_task = asyncio.create_task(self._run(), name="pulse")
         self._ready = True
         log.info("arbiter for %s: beat %d, T_Λ %.6f s, period %.6f s, drive %s", self.node, self.state.beat,
@@ -426,8 +447,12 @@ class ArbiterService:
                                deadline_ms=self.settings.organ_deadline_ms),
                 source=source,
             )
-            await self._ctx.bus.publish_core(subjects.organ_request(organ), request,
-                                             reply=f"{self._inbox}.{beat}.{organ}")
+            reply = f"{self._inbox}.{beat}.{organ}"
+            if self._traced:
+                await self._ctx.bus.publish_core(self._request_subjects[organ], request, reply=reply)
+            else:  # no span to carry: the request goes without headers (the organs read none)
+                await self._ctx.bus.nc.publish(self._request_subjects[organ], encode(request), reply=reply)
+                self._requests_published.inc()
         await asyncio.wait(futures.values(), timeout=self.settings.organ_deadline_ms / 1000)
         results: dict[str, FlowResultV1] = {}
         for organ, fut in futures.items():
@@ -459,15 +484,17 @@ class ArbiterService:
         """Run beat ``self._work.beat`` up to its events being sent (not yet stored) and advance the
         working state, so the next beat can start while this one's events are being stored."""
         assert self._ctx is not None
-        bus, source = self._ctx.bus, self._ctx.source
+        source = self._ctx.source
         state = self._work
         beat = state.beat
         started = time.perf_counter()
         resumed = self._pulse_ids.get(beat)
         pulse_id, pulse_time = resumed if resumed is not None else (new_event_id(), datetime.now(UTC))
-        with self._tracer.start_as_current_span("pulse", kind=SpanKind.INTERNAL) as span:
-            span.set_attribute("venom.node", self.node)
-            span.set_attribute("venom.beat", beat)
+        with (self._tracer.start_as_current_span("pulse", kind=SpanKind.INTERNAL) if self._traced
+              else contextlib.nullcontext()) as span:
+            if span is not None:
+                span.set_attribute("venom.node", self.node)
+                span.set_attribute("venom.beat", beat)
             features = self._features()
             injections = list(self._injections)
             genome = state.genome
@@ -480,13 +507,13 @@ class ArbiterService:
                 node=self.node, beat=beat, t_lambda_s=self.t_lambda_s, period_s=self.period_s, started_at=pulse_time,
                 theta=features.theta, metrics_seq=features.metrics_seq, vitals=Vitals(**self.vitals.snapshot()),
             )
-            pulse_event = make_event(pulse, source=source, subject=subjects.beat(self.node), event_id=pulse_id,
+            pulse_event = make_event(pulse, source=source, subject=self._beat_subject, event_id=pulse_id,
                                      time=pulse_time)
             # The pulse goes out first so that the organs' spans and the ledger see the beat begin; until the
             # beat is stored, a retry (or a restart) reuses its id, so every event id of the beat stays the same.
             self._pulse_ids[beat] = (pulse_id, pulse_time)
-            pulse_item = (subjects.beat(self.node), pulse_event)
-            pulse_futures = await bus.send_many([pulse_item])
+            pulse_item = (self._beat_subject, pulse_event)
+            pulse_futures = await self._send([pulse_item])
             try:
                 flows = await self._ask_organs(beat, features, view, source)
                 vector = aggregate_recommendations({o: f.result for o, f in flows.items()}, genome)  # F-ARB-2
@@ -512,7 +539,7 @@ class ArbiterService:
                               "model_version": getattr(flows["entropy"].result, "model_version", None)},
                     adjustments=adjustments,
                 )
-                decision_event = make_event(decision_payload, source=source, subject=subjects.decision(self.node),
+                decision_event = make_event(decision_payload, source=source, subject=self._decision_subject,
                                             event_id=derived_event_id(pulse_id, "decision"), time=pulse_time)
                 genome_payload = GenomeV1(
                     node=self.node, beat=beat,
@@ -523,22 +550,22 @@ class ArbiterService:
                     e_feedback_t=evolved.e_feedback_t, metrics_id=metrics_id,
                 )
                 items: list[tuple[str, Envelope[Any]]] = [
-                    (subjects.flow(self.node, organ),
-                     make_event(flows[organ], source=source, subject=subjects.flow(self.node, organ),
+                    (self._flow_subjects[organ],
+                     make_event(flows[organ], source=source, subject=self._flow_subjects[organ],
                                 event_id=derived_event_id(pulse_id, f"flow.{organ}"), time=pulse_time))
                     for organ in ORGANS
                 ]
-                items.append((subjects.decision(self.node), decision_event))
-                items.append((subjects.genome(self.node),
-                              make_event(genome_payload, source=source, subject=subjects.genome(self.node),
+                items.append((self._decision_subject, decision_event))
+                items.append((self._genome_subject,
+                              make_event(genome_payload, source=source, subject=self._genome_subject,
                                          event_id=derived_event_id(pulse_id, "genome"), time=pulse_time)))
                 if decision.action in ("QUARANTINE", "ALERT"):  # F-ARB-8
                     alert = AlertV1(node=self.node, beat=beat, action=decision.action, threat=vector.threat,
                                     reason=decision.reason, decision_id=decision_event.id)
-                    items.append((subjects.alert(self.node),
-                                  make_event(alert, source=source, subject=subjects.alert(self.node),
+                    items.append((self._alert_subject,
+                                  make_event(alert, source=source, subject=self._alert_subject,
                                              event_id=derived_event_id(pulse_id, "alert"), time=pulse_time)))
-                futures = await bus.send_many(items)
+                futures = await self._send(items)
             except BaseException:
                 _cancel(pulse_futures)
                 raise
@@ -551,6 +578,16 @@ class ArbiterService:
             decision_event=decision_event, injections=injections, theta=features.theta,
             metrics_seq=features.metrics_seq, committed=asyncio.get_running_loop().create_future(),
         )
+
+    async def _send(self, items: list[tuple[str, Envelope[Any]]]) -> list[asyncio.Future[Any]]:
+        """Send events to JetStream (one ack future each, see ``Bus.send_many``). Without tracing they
+        go without a span each and with ``Nats-Msg-Id`` as their only header."""
+        assert self._ctx is not None
+        bus = self._ctx.bus
+        if self._traced:
+            return await bus.send_many(items)
+        return [await bus.js.publish_async(subject, encode(event), headers={"Nats-Msg-Id": event.id})
+                for subject, event in items]
 
     async def finish_beat(self, pending: PendingBeat) -> BeatOutcome:
         """Wait until every event of the beat is stored (sending the same events again while NATS is away),
@@ -573,7 +610,7 @@ class ArbiterService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 with contextlib.suppress(*BUS_ERRORS):
-                    pending.futures = await bus.send_many(pending.items)
+                    pending.futures = await self._send(pending.items)
         bus.count_stored(pending.items)
         # --- commit -----------------------------------------------------------------------------
         self.state.apply(genome, acks[PendingBeat.GENOME_INDEX].seq)
@@ -587,11 +624,15 @@ class ArbiterService:
         self.beats_done += 1
         BEATS.inc()
         BEAT_SECONDS.observe(elapsed)
-        DECISIONS.labels(decision.action).inc()
+        counter = self._decisions.get(decision.action)
+        if counter is None:
+            counter = self._decisions[decision.action] = DECISIONS.labels(decision.action)
+        counter.inc()
         if pending.theta is not None:
             THETA.set(pending.theta)
-        for base, value in genome.weights.model_dump().items():
-            GENOME_WEIGHT.labels(base).set(value)
+        weights = genome.weights
+        for base, gauge in self._genome_weights.items():
+            gauge.set(getattr(weights, base))
         if self.state.beat % self.settings.snapshot_every == 0 and self._store is not None:
             await self._store.save(self.state)
         outcome = BeatOutcome(beat=genome.beat, action=decision.action, delta_v=genome.pid.delta_v,
