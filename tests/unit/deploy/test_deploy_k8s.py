@@ -100,6 +100,10 @@ def test_per_node_services_are_daemonsets_and_the_ledger_a_single_writer(base: R
     assert {d["metadata"]["name"] for d in base.of_kind("Deployment")} == HPA_TARGETS
     ledger = base.get("StatefulSet", "venom-ledger")
     assert ledger["spec"]["replicas"] == 1
+    # half a core (the seed's limit): the ledger encodes in its own process, no worker to hand over to
+    ledger_env = {e["name"]: e.get("value") for e in _pod_spec(ledger)["containers"][0]["env"]}
+    assert ledger_env["VENOM_LEDGER_ENCODE_WORKERS"] == "0"
+    assert _pod_spec(ledger)["containers"][0]["resources"]["limits"]["cpu"] == "500m"
     headless = base.get("Service", ledger["spec"]["serviceName"])
     assert headless["spec"]["clusterIP"] == "None"
     # the arbiter and the hardware agent of one node share its id: the node's name
