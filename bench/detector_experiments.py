@@ -16,7 +16,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -257,10 +257,15 @@ def pre_post(report: NabReport) -> tuple[float, float]:
     """Mean AUC of each window's first half (before the labelled event at its centre) against the negatives,
     and of its second half against the negatives: where a reactive detector wins and where it cannot.
     Needs a report made with keep_rows."""
+    return _halves_auc((np.array([r.score for r in f.scored]), np.array([r.label for r in f.scored]))
+                       for f in report.scored_files)
+
+
+def _halves_auc(scored: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """Mean over files (scores, labels) of the AUC of each window's first half against the negatives, and
+    of its second half against the negatives."""
     pre, post = [], []
-    for f in report.scored_files:
-        scores = np.array([r.score for r in f.scored])
-        labels = np.array([r.label for r in f.scored])
+    for scores, labels in scored:
         first = np.zeros(labels.size, dtype=bool)
         idx = np.flatnonzero(labels)
         for seg in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
@@ -556,17 +561,7 @@ def three_estimates(table: np.ndarray) -> tuple[float, float, float]:
 
 
 def first_second_halves(files: list[dict[str, np.ndarray]], fn: Score) -> tuple[float, float]:
-    pre, post = [], []
-    for f in files:
-        s, labels = fn(f), f["labels"]
-        first = np.zeros(labels.size, dtype=bool)
-        idx = np.flatnonzero(labels)
-        for seg in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
-            first[seg[0] : (seg[0] + seg[-1]) // 2] = True
-        for half, out in ((first, pre), (labels & ~first, post)):
-            keep = half | ~labels
-            out.append(roc_auc(s[keep], half[keep]))
-    return float(np.mean(pre)), float(np.mean(post))
+    return _halves_auc((fn(f), f["labels"]) for f in files)
 
 
 def new_direction_families(slow: bool) -> list[tuple[str, list[Score]]]:
