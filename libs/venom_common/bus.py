@@ -193,12 +193,17 @@ class Bus:
         for subject, _ in items:
             m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
 
-    async def send_many(self, items: Sequence[tuple[str, Envelope[Any]]]) -> list[asyncio.Future[js_api.PubAck]]:
+    async def send_many(self, items: Sequence[tuple[str, Envelope[Any]]], *,
+                        only_recorded_spans: bool = False) -> list[asyncio.Future[js_api.PubAck]]:
         """Send several events to JetStream without waiting for the stream: one ack future per event, in order.
 
         The caller awaits the futures (all of them: an event is stored only once its ack arrived) and
         sends the same events again if any failed; their ids make JetStream drop the copies it has.
+        ``only_recorded_spans``: see :func:`_untraced`.
         """
+        if _untraced(only_recorded_spans):
+            return [await self.js.publish_async(subject, encode(event), headers={"Nats-Msg-Id": event.id})
+                    for subject, event in items]
         futures = []
         for subject, event in items:
             with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
@@ -208,19 +213,29 @@ class Bus:
                 futures.append(await self.js.publish_async(subject, encode(event), headers=self._headers(event)))
         return futures
 
-    async def publish_core(self, subject: str, event: Envelope[Any], *, reply: str = "") -> None:
-        """Publish on core NATS (not stored): requests, replies and ephemeral notices."""
-        with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
-            span.set_attribute("messaging.destination.name", subject)
-            await self.nc.publish(subject, encode(event), reply=reply, headers=self._headers(event))
+    async def publish_core(self, subject: str, event: Envelope[Any], *, reply: str = "",
+                           only_recorded_spans: bool = False) -> None:
+        """Publish on core NATS (not stored): requests, replies and ephemeral notices.
+        ``only_recorded_spans``: see :func:`_untraced`."""
+        if _untraced(only_recorded_spans):
+            await self.nc.publish(subject, encode(event), reply=reply)
+        else:
+            with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
+                span.set_attribute("messaging.destination.name", subject)
+                await self.nc.publish(subject, encode(event), reply=reply, headers=self._headers(event))
         m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
 
     async def request(
-        self, subject: str, event: Envelope[Any], *, timeout: float, expected: ExpectedTypes = None
+        self, subject: str, event: Envelope[Any], *, timeout: float, expected: ExpectedTypes = None,
+        only_recorded_spans: bool = False,
     ) -> Envelope[Any]:
-        """Core NATS request/reply; the reply must be a valid event (else :class:`InvalidEvent`)."""
-        with self._tracer.start_as_current_span(f"request {m.kind_of(subject)}", kind=SpanKind.CLIENT):
-            msg = await self.nc.request(subject, encode(event), timeout=timeout, headers=self._headers(event))
+        """Core NATS request/reply; the reply must be a valid event (else :class:`InvalidEvent`).
+        ``only_recorded_spans``: see :func:`_untraced`."""
+        if _untraced(only_recorded_spans):
+            msg = await self.nc.request(subject, encode(event), timeout=timeout)
+        else:
+            with self._tracer.start_as_current_span(f"request {m.kind_of(subject)}", kind=SpanKind.CLIENT):
+                msg = await self.nc.request(subject, encode(event), timeout=timeout, headers=self._headers(event))
         return decode(msg.data, expected)
 
     # --- consuming -----------------------------------------------------------------------------
@@ -233,9 +248,22 @@ class Bus:
         queue: str = "",
         expected: ExpectedTypes = None,
         name: str | None = None,
+        only_recorded_spans: bool = False,
     ) -> Any:
-        """A core NATS subscription (optionally in a queue group). Invalid events are counted and dropped."""
+        """A core NATS subscription (optionally in a queue group). Invalid events are counted and dropped.
+        ``only_recorded_spans``: see :func:`_untraced` (decided once, when subscribing)."""
         label = name or subject
+        consumed = m.EVENTS_CONSUMED.labels(label)
+        traced = not _untraced(only_recorded_spans)
+
+        async def _handle(event: Envelope[Any], msg: Msg) -> None:
+            try:
+                await handler(event, msg)
+            except Exception:
+                m.HANDLER_ERRORS.labels(label).inc()
+                log.exception("handler for %s failed on event %s", label, event.id)
+                return
+            consumed.inc()
 
         async def _on_msg(msg: Msg) -> None:
             try:
@@ -243,17 +271,12 @@ class Bus:
             except InvalidEvent as exc:
                 _reject(label, exc)
                 return
-            ctx = extract_context(msg.headers)
-            with self._tracer.start_as_current_span(
-                f"consume {m.kind_of(msg.subject)}", context=ctx, kind=SpanKind.CONSUMER
-            ):
-                try:
-                    await handler(event, msg)
-                except Exception:
-                    m.HANDLER_ERRORS.labels(label).inc()
-                    log.exception("handler for %s failed on event %s", label, event.id)
-                    return
-            m.EVENTS_CONSUMED.labels(label).inc()
+            if not traced:
+                await _handle(event, msg)
+                return
+            with self._tracer.start_as_current_span(f"consume {m.kind_of(msg.subject)}",
+                                                    context=extract_context(msg.headers), kind=SpanKind.CONSUMER):
+                await _handle(event, msg)
 
         sub = await self.nc.subscribe(subject, queue=queue, cb=_on_msg)
         await self.nc.flush()  # the server has the subscription when this returns: nothing published after is missed
@@ -581,6 +604,16 @@ DECODE_AHEAD = 2
 
 #: See :meth:`Bus.consume`: raw payloads → one result per payload (the handler's item or :class:`Rejected`).
 DecodeBatch = Callable[[list[bytes]], Awaitable[list[Any]]]
+
+
+def _untraced(only_recorded_spans: bool) -> bool:
+    """Whether a call asked for ``only_recorded_spans`` and no span can be recorded (no exporter,
+    :func:`spans_may_record`): then it makes no span and sends no trace context. A JetStream publish
+    still carries ``Nats-Msg-Id`` (the stream's duplicate window needs it); a core message goes
+    without headers. For the hot paths (a beat's messages, task requests), where an unrecorded span
+    and its ``traceparent`` cost a measurable share of each message. Without the flag a call makes
+    its span and sends ``traceparent`` (not sampled) whether or not anything records it."""
+    return only_recorded_spans and not spans_may_record()
 
 
 def _reject(consumer: str, exc: InvalidEvent) -> None:

@@ -105,12 +105,12 @@ async def test_without_tracing_a_beat_sends_no_trace_headers_and_keeps_its_messa
     from nats.js import api as js_api
 
     import venom_arbiter.service
-    import venom_organs.service
+    import venom_common.bus
     from venom_common.events import decode
     from venom_common.streams import EVENTS
 
-    monkeypatch.setattr(venom_arbiter.service, "spans_may_record", lambda: False)
-    monkeypatch.setattr(venom_organs.service, "spans_may_record", lambda: False)
+    monkeypatch.setattr(venom_arbiter.service, "spans_may_record", lambda: False)  # the pulse span
+    monkeypatch.setattr(venom_common.bus, "spans_may_record", lambda: False)  # the bus's, both services
     node = f"h{unique}"
     await publish_metrics(bus, node, [0, 3])
     seen: list[Any] = []

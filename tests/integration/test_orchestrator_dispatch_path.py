@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 from venom_common.bus import Bus
 from venom_common.events import decode, encode, make_event, subjects
 from venom_common.events.payloads import TaskResultV1, TaskV1
+from venom_common import bus as bus_module
 from venom_common.embedded import free_port
 from venom_orchestrator.harness import RunningOrchestrator, announce, start_orchestrator
 from venom_orchestrator.settings import OrchestratorSettings
@@ -60,12 +61,13 @@ class HandMadePeer:
 
 
 @pytest.mark.parametrize("traced", [False, True], ids=["untraced", "traced"])
-async def test_request_headers_follow_tracing(nats_url: str, unique: str, bus: Bus, traced: bool) -> None:
+async def test_request_headers_follow_tracing(nats_url: str, unique: str, bus: Bus, traced: bool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     node = f"p{unique}"
     peer = HandMadePeer(bus, node, reply=None)
     await peer.start()
     o = await orchestrator(nats_url, unique)
-    o.service._traced = traced  # the session records spans; both paths are the service's
+    monkeypatch.setattr(bus_module, "spans_may_record", lambda: traced)  # the session records spans
     try:
         await announce(bus, node)
         await until(healthy(o, node))
@@ -85,12 +87,13 @@ async def test_request_headers_follow_tracing(nats_url: str, unique: str, bus: B
 @pytest.mark.parametrize("traced", [False, True], ids=["untraced", "traced"])
 @pytest.mark.parametrize("reply", [b"{not json", b'{"specversion":"1.0"}'], ids=["not_json", "not_an_event"])
 async def test_an_invalid_reply_fails_the_task_with_the_reason(nats_url: str, unique: str, bus: Bus,
-                                                               traced: bool, reply: bytes) -> None:
+                                                               traced: bool, reply: bytes,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     node = f"p{unique}"
     peer = HandMadePeer(bus, node, reply=reply)
     await peer.start()
     o = await orchestrator(nats_url, unique)
-    o.service._traced = traced
+    monkeypatch.setattr(bus_module, "spans_may_record", lambda: traced)
     try:
         await announce(bus, node)
         await until(healthy(o, node))
@@ -109,14 +112,15 @@ async def test_an_invalid_reply_fails_the_task_with_the_reason(nats_url: str, un
 @pytest.mark.parametrize("traced", [False, True], ids=["untraced", "traced"])
 @pytest.mark.parametrize("gone", ["no_responders", "timed_out"])
 async def test_a_vanished_peer_ends_the_task_lost_on_either_path(nats_url: str, unique: str, bus: Bus,
-                                                                  traced: bool, gone: str) -> None:
+                                                                  traced: bool, gone: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     node = f"p{unique}"
     peer = HandMadePeer(bus, node, reply=HandMadePeer.SILENT)
     await peer.start()
     o = await start_orchestrator(OrchestratorSettings(
         nats_url=nats_url, node_id=f"orch{unique}", port=free_port(), grpc_port=0, api_token="t",
         health_interval_s=30.0, health_timeout_s=0.5, reply_grace_s=0.3, self_peer=False))
-    o.service._traced = traced
+    monkeypatch.setattr(bus_module, "spans_may_record", lambda: traced)
     try:
         await announce(bus, node)
         await until(healthy(o, node))

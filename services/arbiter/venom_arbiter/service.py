@@ -34,7 +34,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
 from venom_common.canonical import canonical_dumps, strict_loads
-from venom_common.events import Envelope, InvalidEvent, decode, encode, make_event, subjects
+from venom_common.events import Envelope, InvalidEvent, decode, make_event, subjects
 from venom_common.events.payloads import (
     AlertV1,
     BalanceResult,
@@ -56,7 +56,6 @@ from venom_common.ids import derived_event_id, new_event_id
 from venom_common.maths import time_wrap
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS, METRICS
-from venom_common.telemetry import metrics as bus_metrics
 from venom_common.telemetry.tracing import spans_may_record, tracer
 
 from venom_arbiter.adapters.state_store import QUARANTINE_BUCKET, StateStore, kv_bucket
@@ -184,7 +183,6 @@ class ArbiterService:
         self._decision_subject = subjects.decision(self.node)
         self._genome_subject = subjects.genome(self.node)
         self._alert_subject = subjects.alert(self.node)
-        self._requests_published = bus_metrics.EVENTS_PUBLISHED.labels(bus_metrics.kind_of(subjects.organ_request(ORGANS[0])))
         self._decisions: dict[str, Any] = {}
         self._genome_weights = {base: GENOME_WEIGHT.labels(base) for base in ("R", "B", "E", "O")}
         self._ready = False
@@ -447,12 +445,8 @@ class ArbiterService:
                                deadline_ms=self.settings.organ_deadline_ms),
                 source=source,
             )
-            reply = f"{self._inbox}.{beat}.{organ}"
-            if self._traced:
-                await self._ctx.bus.publish_core(self._request_subjects[organ], request, reply=reply)
-            else:  # no span to carry: the request goes without headers (the organs read none)
-                await self._ctx.bus.nc.publish(self._request_subjects[organ], encode(request), reply=reply)
-                self._requests_published.inc()
+            await self._ctx.bus.publish_core(self._request_subjects[organ], request,
+                                             reply=f"{self._inbox}.{beat}.{organ}", only_recorded_spans=True)
         await asyncio.wait(futures.values(), timeout=self.settings.organ_deadline_ms / 1000)
         results: dict[str, FlowResultV1] = {}
         for organ, fut in futures.items():
@@ -580,14 +574,10 @@ class ArbiterService:
         )
 
     async def _send(self, items: list[tuple[str, Envelope[Any]]]) -> list[asyncio.Future[Any]]:
-        """Send events to JetStream (one ack future each, see ``Bus.send_many``). Without tracing they
-        go without a span each and with ``Nats-Msg-Id`` as their only header."""
+        """Send events to JetStream (one ack future each, see ``Bus.send_many``); without tracing, without
+        a span each and with ``Nats-Msg-Id`` as their only header."""
         assert self._ctx is not None
-        bus = self._ctx.bus
-        if self._traced:
-            return await bus.send_many(items)
-        return [await bus.js.publish_async(subject, encode(event), headers={"Nats-Msg-Id": event.id})
-                for subject, event in items]
+        return await self._ctx.bus.send_many(items, only_recorded_spans=True)
 
     async def finish_beat(self, pending: PendingBeat) -> BeatOutcome:
         """Wait until every event of the beat is stored (sending the same events again while NATS is away),

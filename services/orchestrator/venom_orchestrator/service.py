@@ -11,9 +11,9 @@
   ends the task ``failed`` with the reason. Never hangs.
 
 The dispatch path is the orchestrator's hot path (docs/BENCHMARKS.md "Dispatch"): when no span can be
-recorded (no OTLP exporter: ``spans_may_record``) the request goes out without a span or trace
-headers, which the worker does not read; with tracing on it goes through ``Bus.request`` (span,
-``traceparent``). After start-up the objects made so far are moved out of the garbage collector's
+recorded (no OTLP exporter) the request goes out without a span or trace headers, which the worker
+does not read (``Bus.request(only_recorded_spans=True)``); with tracing on it has its span and
+``traceparent``. After start-up the objects made so far are moved out of the garbage collector's
 view (``gc.freeze``) so its full collections do not walk them again and again.
 """
 
@@ -35,12 +35,11 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from venom_common.bus import Bus, Consumer
 from venom_common.canonical import strict_loads
-from venom_common.events import Envelope, InvalidEvent, decode, encode, make_event, subjects
+from venom_common.events import Envelope, InvalidEvent, make_event, subjects
 from venom_common.events.payloads import MetricsV1, PeerV1, TaskResultV1, TaskV1
 from venom_common.ids import new_event_id
 from venom_common.runner import ServiceContext
 from venom_common.streams import EVENTS
-from venom_common.telemetry.tracing import spans_may_record
 from venom_orchestrator.domain.dispatch import DispatchPolicy, NoEligiblePeer, eligible, policy_by_name
 from venom_orchestrator.domain.peers import PeerTable
 from venom_orchestrator.domain.tasks import Attempt, TaskBook, TaskRecord
@@ -76,7 +75,6 @@ class OrchestratorService:
         self._running: set[asyncio.Task[TaskRecord]] = set()
         self._stop = asyncio.Event()
         self._started = False
-        self._traced = False  # set at start: spans_may_record()
         self._finished = {status: TASKS.labels(status) for status in ("succeeded", "failed", "lost")}
         self.grpc_port: int | None = None
         self._grpc: Any = None
@@ -87,7 +85,6 @@ class OrchestratorService:
         from venom_orchestrator.api import install_routes
 
         self._ctx, self._bus = ctx, ctx.bus
-        self._traced = spans_may_record()
         s = self.settings
         if s.self_peer:
             self.peers.joined(self.node, addresses=[], version="", capabilities=["tasks"], role="generic",
@@ -293,11 +290,8 @@ class OrchestratorService:
     async def _request(self, node: str, task: TaskV1, timeout: float) -> Envelope[TaskResultV1]:
         """The task to its peer's worker and the validated reply (raises as ``Bus.request`` does)."""
         assert self._bus is not None and self._ctx is not None
-        event = make_event(task, source=self._ctx.source)
-        if self._traced:
-            return await self._bus.request(subjects.task(node), event, timeout=timeout, expected=TaskResultV1)
-        msg = await self._bus.nc.request(subjects.task(node), encode(event), timeout=timeout)
-        return decode(msg.data, TaskResultV1)
+        return await self._bus.request(subjects.task(node), make_event(task, source=self._ctx.source),
+                                       timeout=timeout, expected=TaskResultV1, only_recorded_spans=True)
 
     def _finish(self, record: TaskRecord, status: str, *, start: float, result: dict[str, Any] | None = None,
                 error: str | None = None) -> TaskRecord:

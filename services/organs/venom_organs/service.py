@@ -8,8 +8,8 @@ counted and dropped (the arbiter then records an error result at its deadline).
 
 Per request the organ decodes and validates the request, runs the rules, validates the typed
 result and replies. A consumer span (child of the arbiter's pulse, from the message's
-``traceparent``) is made only when spans can be recorded (``spans_may_record``: an OTLP exporter
-is configured); otherwise the request is answered without one. After start-up the objects made so
+``traceparent``) is made only when spans can be recorded (``Bus.subscribe(only_recorded_spans=True)``:
+an OTLP exporter is configured); otherwise the request is answered without one. After start-up the objects made so
 far (torch's, in the entropy organ) are moved out of the garbage collector's view (``gc.freeze``)
 so its full collections do not walk them again and again.
 """
@@ -25,14 +25,11 @@ import time
 from typing import Any
 
 from nats.aio.msg import Msg
-from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
-from venom_common.events import Envelope, InvalidEvent, decode, encode, make_event, subjects
+from venom_common.events import Envelope, encode, make_event, subjects
 from venom_common.events.payloads import FlowResultV1, OrganError, OrganRequestV1
 from venom_common.runner import ServiceContext
-from venom_common.telemetry import metrics as bus_metrics
-from venom_common.telemetry.tracing import extract_context, spans_may_record, tracer
 
 from venom_organs.adapters.model_store import ModelStore
 from venom_organs.domain.balance import run_balance
@@ -63,13 +60,9 @@ class OrganService:
         self._reload_task: asyncio.Task[None] | None = None
         self._ctx: ServiceContext | None = None
         self.answered = 0
-        self._traced = False  # set at start: spans_may_record()
-        self._tracer = tracer(f"venom.organ.{settings.organ}")
-        self._span_name = f"consume {bus_metrics.kind_of(subjects.organ_request(settings.organ))}"
         # Labelled metric children bound once (a label lookup per request is measurable here).
         self._compute_seconds = COMPUTE.labels(self.organ)
         self._answered = ANSWERED.labels(self.organ, "answered")
-        self._consumed = bus_metrics.EVENTS_CONSUMED.labels(self.name)
         self._flow_subjects: dict[str, str] = {}
 
     # --- the rules ---------------------------------------------------------------------------
@@ -97,36 +90,14 @@ class OrganService:
 
     async def start(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
-        self._traced = spans_may_record()
         if self.organ == "entropy":
             self._load_newer_model()
             self._reload_task = asyncio.create_task(self._watch_models(), name="model-reload")
-        # Core subscription in the organ's queue group; what Bus.subscribe does (validate, count the
-        # rejected, span from the traceparent), with the span made only when it can be recorded.
-        self._sub = await ctx.bus.nc.subscribe(subjects.organ_request(self.organ), queue=f"organ-{self.organ}",
-                                               cb=self._on_msg)
-        await ctx.bus.nc.flush()  # the server has the subscription when this returns
+        self._sub = await ctx.bus.subscribe(
+            subjects.organ_request(self.organ), self._on_request, queue=f"organ-{self.organ}",
+            expected=OrganRequestV1, name=self.name, only_recorded_spans=True,
+        )
         gc.freeze()
-
-    async def _on_msg(self, msg: Msg) -> None:
-        try:
-            event = decode(msg.data, OrganRequestV1)
-        except InvalidEvent as exc:
-            bus_metrics.EVENTS_REJECTED.labels(exc.reason).inc()
-            log.warning("rejected invalid event on %s: %s", self.name, exc, extra={"reason": exc.reason})
-            return
-        try:
-            if self._traced:
-                with self._tracer.start_as_current_span(self._span_name, context=extract_context(msg.headers),
-                                                        kind=SpanKind.CONSUMER):
-                    await self._on_request(event, msg)
-            else:
-                await self._on_request(event, msg)
-        except Exception:
-            bus_metrics.HANDLER_ERRORS.labels(self.name).inc()
-            log.exception("handler for %s failed on event %s", self.name, event.id)
-            return
-        self._consumed.inc()
 
     def _flow_subject(self, node: str) -> str:
         subject = self._flow_subjects.get(node)

@@ -12,7 +12,6 @@ highest N; a file that does not parse is skipped with a warning, never served.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
