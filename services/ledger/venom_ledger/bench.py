@@ -117,7 +117,7 @@ def cpu_per_event(node: str, batch: int, n: int = 10_000) -> dict[str, float]:
     from venom_ledger.domain import merkle
     from venom_ledger.domain.chain import link_entries, now_timestamp
     from venom_ledger.ledger import encode_events
-    from venom_ledger.service import RECORDED_TYPES
+    from venom_ledger.encoder import RECORDED_TYPES
 
     spent = {"decode": 0.0, "encode": 0.0, "chain": 0.0, "merkle": 0.0}
     frontier, previous, index = merkle.Frontier(), "0" * 64, 1

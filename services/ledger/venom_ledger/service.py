@@ -29,7 +29,7 @@ from venom_ledger import metrics as lm
 from venom_ledger.api import mount_read_api
 from venom_ledger.db import make_engine, migrate
 from venom_ledger.domain.checkpoint import SignedTreeHead
-from venom_ledger.encoder import RECORDED_TYPES, Encoder  # noqa: F401 - RECORDED_TYPES re-exported
+from venom_ledger.encoder import Encoder
 from venom_ledger.keys import load_signing_key
 from venom_ledger.ledger import Ledger
 from venom_ledger.settings import LedgerSettings

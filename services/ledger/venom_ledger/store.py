@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from venom_common.canonical import canonical_dumps
 from venom_ledger import db
 from venom_ledger.domain import merkle
-from venom_ledger.domain.chain import Entry, StoredRow, genesis_entry, link_entries
+from venom_ledger.domain.chain import GENESIS_TIMESTAMP, Entry, StoredRow, genesis_data, link_entries
 from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead
 
 log = logging.getLogger("venom.ledger.store")
@@ -424,7 +424,6 @@ class ChainWriter:
         self._conn: AsyncConnection | None = None
         self._head: Head | None = None
         self._frontier: merkle.Frontier | None = None
-        self._pending_frontier: merkle.Frontier | None = None
         self.lock_key = db.lock_key(f"chain:{chain}")
 
     @property
@@ -457,8 +456,8 @@ class ChainWriter:
             self._conn = conn
             await self._load()
             if self._head is not None and self._head.tree_size == 0:
-                await self._check_head()  # opens the transaction the genesis entry is written in
-                await self._append_entries([genesis_entry(self.chain)])
+                genesis = canonical_records([Record(genesis_data(self.chain), None)])
+                await self.append_canonical(genesis, GENESIS_TIMESTAMP)  # = genesis_entry(chain), tested
             log.info("writer of chain %s at size %d", self.chain, self.head.tree_size)
             return True
         except BaseException:
@@ -541,7 +540,7 @@ class ChainWriter:
             await self._check_head()
             built = self._link(fresh, timestamp)
             try:
-                await self._insert_entries(built)
+                frontier = await self._insert_entries(built)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != EVENT_ID_KEY:
                     raise
@@ -552,14 +551,14 @@ class ChainWriter:
                     await self._conn.commit()
                     return []
                 built = self._link(fresh, timestamp)
-                await self._insert_entries(built)
+                frontier = await self._insert_entries(built)
             await self._conn.commit()
         except NotTheWriter:
             raise
         except BaseException:
             await self.release()
             raise
-        self._frontier = self._pending_frontier
+        self._frontier = frontier
         self._head = Head(built[-1].index + 1, built[-1].hash)
         return built
 
@@ -596,21 +595,9 @@ class ChainWriter:
                                f"{stored}); reloading")
         return {r[2] for r in rows if r[2] is not None}
 
-    async def _append_entries(self, built: list[Entry]) -> None:
-        """Insert entries and their new stored Merkle nodes, commit, then move the in-memory head."""
-        assert self._conn is not None
-        try:
-            await self._insert_entries(built)
-            await self._conn.commit()
-        except BaseException:
-            await self.release()
-            raise
-        self._frontier = self._pending_frontier
-        self._head = Head(built[-1].index + 1, built[-1].hash)
-
-    async def _insert_entries(self, built: list[Entry]) -> None:
-        """Insert entries and their new stored Merkle nodes in the open transaction; the frontier
-        they leave is kept in ``_pending_frontier`` until the commit.
+    async def _insert_entries(self, built: list[Entry]) -> merkle.Frontier:
+        """Insert entries and their new stored Merkle nodes in the open transaction; return the
+        frontier they leave (the writer's once the transaction commits).
 
         Rows go in with COPY on the session's asyncpg connection, inside the transaction the
         head check opened (measured: several times faster than multi-row INSERT, docs/BENCHMARKS.md).
@@ -626,7 +613,7 @@ class ChainWriter:
         await raw.copy_records_to_table("ledger_entries", records=entry_rows, columns=ENTRY_COLUMNS)
         if node_rows:
             await raw.copy_records_to_table("ledger_merkle_nodes", records=node_rows, columns=NODE_COLUMNS)
-        self._pending_frontier = frontier
+        return frontier
 
     async def store_checkpoint(self, signed: SignedTreeHead) -> None:
         """Store a signed tree head of this chain (its size must be the current size)."""
