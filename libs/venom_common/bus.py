@@ -297,7 +297,6 @@ class Bus:
         deliver_policy: js_api.DeliverPolicy = js_api.DeliverPolicy.ALL,
         on_invalid: Callable[[InvalidEvent], None] | None = None,
         max_ack_pending: int | None = None,
-        prepare: Callable[[list[Envelope[Any]]], Any] | None = None,
         decode_batch: DecodeBatch | None = None,
     ) -> Consumer:
         """Start a durable pull consumer; return its handle (``await consumer.stop()`` to end it).
@@ -307,23 +306,15 @@ class Bus:
         is given. Acknowledgement follows the handler's return. ``on_invalid`` is called for each
         invalid message (after it is terminated and counted), e.g. for a service's own counter.
 
-        ``prepare`` (batch mode only) is called on each batch's valid events as soon as they are
-        decoded, while the previous batch may still be in ``batch_handler`` (e.g. waiting for its
-        commit); ``batch_handler`` then receives what ``prepare`` returned instead of the events.
-        Work that does not depend on the previous batch (e.g. encoding) thus overlaps its commit.
-        A ``prepare`` error fails the batch like a handler error (negative acknowledgement).
-
-        ``decode_batch`` (batch mode only; instead of ``expected`` and ``prepare``) takes over decoding:
+        ``decode_batch`` (batch mode only; instead of ``expected``) takes over decoding:
         an async function from a fetch's raw payloads to one result per payload, in order: what
         ``batch_handler`` receives for that message, or :class:`Rejected` for an invalid one (which is
         terminated and counted like any invalid event). It may do its work off the event loop, e.g. in
         a worker process, while the previous batch is handled. If it raises, the fetch is negatively
         acknowledged and redelivered.
         """
-        if prepare is not None and batch_handler is None:
-            raise ValueError("prepare needs a batch_handler")
-        if decode_batch is not None and (batch_handler is None or prepare is not None or expected is not None):
-            raise ValueError("decode_batch needs a batch_handler and replaces expected and prepare")
+        if decode_batch is not None and (batch_handler is None or expected is not None):
+            raise ValueError("decode_batch needs a batch_handler and replaces expected")
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
         config = js_api.ConsumerConfig(
@@ -341,7 +332,7 @@ class Bus:
         sub = _PullFeed(self.nc, stream, durable)
         await sub.start()
         consumer = Consumer(self, sub, durable, handler, batch_handler, expected, batch, on_invalid=on_invalid,
-                            prepare=prepare, decode_batch=decode_batch)
+                            decode_batch=decode_batch)
         consumer.start()
         self._consumers.append(consumer)
         return consumer
@@ -634,7 +625,6 @@ class Consumer:
     batch: int
     fetch_timeout_s: float = 0.5
     on_invalid: Callable[[InvalidEvent], None] | None = None
-    prepare: Callable[[list[Envelope[Any]]], Any] | None = None
     decode_batch: DecodeBatch | None = None
     _task: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -687,10 +677,9 @@ class Consumer:
                     await self._handle_each(valid)
                     continue
                 delivered: list[tuple[str | None, _Delivery]] = [(event.id, msg) for event, msg in valid]
-                prepared, failure = self._prepare(valid)
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.create_task(self._handle_batch(delivered, prepared, failure))
+                in_flight = asyncio.create_task(self._handle_batch(delivered, [event for event, _ in valid]))
         finally:
             if in_flight is not None and not in_flight.done():
                 await asyncio.shield(in_flight)
@@ -761,15 +750,6 @@ class Consumer:
                 delivered.append((None, msg))
                 prepared.append(result)
         return delivered, prepared, None
-
-    def _prepare(self, valid: list[tuple[Envelope[Any], _Delivery]]) -> tuple[Any, Exception | None]:
-        events = [event for event, _ in valid]
-        if self.prepare is None:
-            return events, None
-        try:
-            return self.prepare(events), None
-        except Exception as exc:  # noqa: BLE001 - reported and negatively acknowledged by _handle_batch
-            return None, exc
 
     async def _handle_batch(self, valid: list[tuple[str | None, _Delivery]], prepared: Any,
                             failure: Exception | None = None) -> None:

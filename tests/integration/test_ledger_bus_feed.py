@@ -141,39 +141,6 @@ def test_header_block_parsing() -> None:
     assert _parse_headers(raw) == {"Nats-Msg-Id": "abc", "traceparent": "00-0af7-b7ad-01"}
 
 
-async def test_prepare_runs_ahead_and_its_result_reaches_the_handler(bus: Bus, unique: str) -> None:
-    node = f"n{unique}"
-    subject = await _publish(bus, node, 1000)
-    log: list[str] = []
-    failed_once: list[bool] = []
-
-    def prepare(events: list[Envelope[Any]]) -> list[int]:
-        log.append(f"prepare {events[0].data.anoms}")
-        if events[0].data.anoms == 500 and not failed_once:
-            failed_once.append(True)
-            raise ValueError("cannot encode")  # fails this batch: negatively acknowledged, redelivered
-        return [e.data.anoms * 10 for e in events]
-
-    got: list[int] = []
-
-    async def commit(prepared: list[int]) -> None:
-        log.append(f"commit {prepared[0] // 10}")
-        await asyncio.sleep(0.2)  # the next batch is prepared meanwhile
-        log.append(f"committed {prepared[0] // 10}")
-        got.extend(prepared)
-
-    consumer = await bus.consume(stream=EVENTS.name, durable=f"prep{unique}", subjects=[subject],
-                                 batch_handler=commit, prepare=prepare, batch=250)
-    await wait_for(lambda: sorted(got) == [i * 10 for i in range(1000)], timeout=20)
-    await consumer.stop()
-    assert log.index("prepare 250") < log.index("commit 250")
-    assert log.index("commit 0") < log.index("prepare 250") < log.index("committed 0")  # while batch 0 committed
-    assert failed_once and "commit 500" in log
-    with pytest.raises(ValueError):
-        await bus.consume(stream=EVENTS.name, durable=f"prep2{unique}", subjects=[subject],
-                          handler=commit, prepare=prepare)  # type: ignore[arg-type]
-
-
 async def test_decode_batch_runs_ahead_in_order_rejects_and_retries(bus: Bus, unique: str) -> None:
     """``decode_batch`` mode: fetches are decoded ahead of the handler (here slowly, as on a worker
     process), handled in order, each once; a Rejected result is terminated and counted, never handled;
@@ -225,8 +192,7 @@ async def test_decode_batch_runs_ahead_in_order_rejects_and_retries(bus: Bus, un
     assert log.index("decode 500") < log.index("committed 0")  # two fetches decoded while batch 0 committed
     assert failed_once and counted == ["envelope"]
     assert m.EVENTS_REJECTED.labels("envelope")._value.get() == rejected_before + 1
-    for bad in ({"handler": commit}, {"batch_handler": commit, "prepare": lambda e: e},
-                {"batch_handler": commit, "expected": InjectDataV1}):
+    for bad in ({"handler": commit}, {"batch_handler": commit, "expected": InjectDataV1}):
         with pytest.raises(ValueError):
             await bus.consume(stream=EVENTS.name, durable=f"dec2{unique}", subjects=[subject],
                               decode_batch=decode_slowly, **bad)  # type: ignore[arg-type]
