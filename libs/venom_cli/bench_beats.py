@@ -75,9 +75,17 @@ async def _raw_baselines(nats_url: str, samples: int = 2000) -> dict[str, float 
     await responder.flush()
     payload = b"x" * 600
     rtts = []
-    for _ in range(samples):
+    refused = 0  # "no responders" answers (seen once in CI on a loaded machine): retried, not timed, reported
+    while len(rtts) < samples:
         t = time.perf_counter()
-        await requester.request("bench.raw.echo", payload, timeout=5)
+        try:
+            await requester.request("bench.raw.echo", payload, timeout=5)
+        except nats.errors.NoRespondersError:
+            refused += 1
+            if refused > 50:
+                raise
+            await asyncio.sleep(0.01)
+            continue
         rtts.append((time.perf_counter() - t) * 1000)
     js = requester.jetstream()
     await js.add_stream(name="BENCH_RAW", subjects=["bench.raw.js"], storage="file")
@@ -90,7 +98,7 @@ async def _raw_baselines(nats_url: str, samples: int = 2000) -> dict[str, float 
     await responder.drain()
     await requester.drain()
     return {"raw_request_reply_ms_p50": _pct(rtts, 50), "raw_request_reply_ms_p99": _pct(rtts, 99),
-            "raw_js_publish_per_s": round(js_rate)}
+            "raw_request_reply_no_responders": refused, "raw_js_publish_per_s": round(js_rate)}
 
 
 async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: bool = False,
