@@ -23,11 +23,14 @@ import contextlib
 import inspect
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import nats
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -49,6 +52,8 @@ Handler = Callable[[Envelope[Any]], Awaitable[None]]
 #: A batch handler: commit all of them, return when committed (one transaction).
 BatchHandler = Callable[[list[Envelope[Any]]], Awaitable[None]]
 ExpectedTypes = type[Payload] | tuple[type[Payload], ...] | None
+#: The most messages nats-server accepts in one atomic batch (its limit; more is refused, err_code 10199).
+MAX_BATCH = 1000
 
 
 class Bus:
@@ -59,6 +64,9 @@ class Bus:
         self._consumers: list[Consumer] = []
         self._closing: list[bool] = []
         self._tracer = tracer("venom.bus")
+        self._batch_inbox: str | None = None  # send_batch's acks arrive on <inbox>.<token>
+        self._batch_token = 0
+        self._batch_acks: dict[str, asyncio.Future[js_api.PubAck]] = {}
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -140,6 +148,7 @@ class Bus:
                 max_age=spec.max_age_s,
                 max_bytes=spec.max_bytes,
                 duplicate_window=spec.duplicate_window_s,
+                allow_atomic=spec.allow_atomic or None,
             )
             try:
                 await self.js.stream_info(spec.name)
@@ -212,6 +221,78 @@ class Bus:
                 span.set_attribute("messaging.message.id", event.id)
                 futures.append(await self.js.publish_async(subject, encode(event), headers=self._headers(event)))
         return futures
+
+    async def send_batch(self, items: Sequence[tuple[str, Envelope[Any]]], *,
+                         only_recorded_spans: bool = False) -> asyncio.Future[js_api.PubAck]:
+        """Send events to JetStream as one atomic batch (ADR-50; the stream needs ``allow_atomic``): the
+        stream stores all of them or none, and acknowledges the batch once. Returns that ack's future.
+
+        The ack's ``seq`` is the last event's stream sequence and ``batch_size`` the count; the batch's
+        events have consecutive sequences. Only the last message asks for an answer (the others go
+        without a reply subject). The future fails (``nats.js.errors.APIError``) when the server refused the
+        batch and stored none of it, among others: one of its ``Nats-Msg-Id`` values is already stored
+        (``err_code`` 10201: the whole batch is refused, not only the copy dropped), the batch is incomplete
+        (10176: a message of it was lost or dropped, e.g. over the server's limit of open batches), more than
+        :data:`MAX_BATCH` messages (10199), the stream does not allow atomic publish (10174). So a batch is
+        no retry after a lost ack: send the same events again with :meth:`send_many`, whose duplicates the
+        stream drops (and acknowledges with the stored copy's sequence). Every call uses a fresh batch id:
+        the server keeps an unfinished batch open across a disconnect (tests/integration/test_atomic_batch.py).
+        ``only_recorded_spans``: see :func:`_untraced`.
+        """
+        if not items or len(items) > MAX_BATCH:
+            raise ValueError(f"an atomic batch holds 1 to {MAX_BATCH} events, not {len(items)}")
+        batch_id = uuid.uuid4().hex
+        traced = not _untraced(only_recorded_spans)
+        last = len(items)
+        for n, (subject, event) in enumerate(items, 1):
+            headers = {"Nats-Msg-Id": event.id, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(n)}
+            if n == last:
+                headers["Nats-Batch-Commit"] = "1"
+            with (self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER)
+                  if traced else contextlib.nullcontext()) as span:
+                if span is not None:
+                    span.set_attribute("messaging.system", "nats")
+                    span.set_attribute("messaging.destination.name", subject)
+                    span.set_attribute("messaging.message.id", event.id)
+                    inject_headers(headers)
+                if n < last:
+                    await self.nc.publish(subject, encode(event), headers=headers)
+                else:
+                    future, reply = await self._batch_ack_future()
+                    await self.nc.publish(subject, encode(event), reply=reply, headers=headers)
+                    return future
+        raise AssertionError("unreachable")
+
+    async def _batch_ack_future(self) -> tuple[asyncio.Future[js_api.PubAck], str]:
+        """A future for one batch's ack and the reply subject it arrives on. Not ``js.publish_async``:
+        nats-py 2.16 raises a refused publish's error inside its reply callback (``APIError.from_error``
+        raises rather than returns), so that future never completes and the error goes to ``error_cb``."""
+        if self._batch_inbox is None:
+            self._batch_inbox = self.nc.new_inbox()
+            await self.nc.subscribe(f"{self._batch_inbox}.*", cb=self._on_batch_ack)
+        self._batch_token += 1
+        token = str(self._batch_token)
+        future: asyncio.Future[js_api.PubAck] = asyncio.get_running_loop().create_future()
+        self._batch_acks[token] = future
+        future.add_done_callback(lambda _: self._batch_acks.pop(token, None))
+        return future, f"{self._batch_inbox}.{token}"
+
+    async def _on_batch_ack(self, msg: Msg) -> None:
+        future = self._batch_acks.get(msg.subject.rsplit(".", 1)[-1])
+        if future is None or future.done():
+            return  # given up on (timed out) or answered already
+        if not msg.data and msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(nats.js.errors.NoStreamResponseError())
+            return
+        try:
+            answer = json.loads(msg.data)
+            if "error" in answer:
+                nats.js.errors.APIError.from_error(answer["error"])  # raises the error's class
+            future.set_result(js_api.PubAck.from_response(answer))
+        except nats.js.errors.APIError as exc:
+            future.set_exception(exc)
+        except (ValueError, TypeError, KeyError) as exc:
+            future.set_exception(nats.errors.Error(f"unreadable batch ack: {exc}"))
 
     async def publish_core(self, subject: str, event: Envelope[Any], *, reply: str = "",
                            only_recorded_spans: bool = False) -> None:

@@ -10,6 +10,8 @@ Two streams with different lives:
 
 Core request/reply subjects (``venom.organ.*``, ``venom.hardware.*.request``,
 ``venom.task.<node>``) are deliberately outside every stream.
+
+``VENOM_EVENTS`` allows atomic batch publish: the arbiter stores a beat's events as one batch.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class StreamSpec:
     max_age_s: float
     duplicate_window_s: float = 120.0
     max_bytes: int = -1
+    #: JetStream atomic batch publish (ADR-50, nats-server ≥ 2.12): a batch of messages is stored
+    #: whole or not at all, with one acknowledgement (``Bus.send_batch``).
+    allow_atomic: bool = False
 
 
 EVENTS = StreamSpec(
@@ -42,6 +47,7 @@ EVENTS = StreamSpec(
         subj.LEDGER_CHECKPOINT,
     ),
     max_age_s=7 * 24 * 3600,
+    allow_atomic=True,  # the arbiter stores each beat's events as one atomic batch
 )
 
 METRICS = StreamSpec(
