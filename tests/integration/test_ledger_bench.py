@@ -30,3 +30,6 @@ def test_bench_ledger_prints_every_figure(nats_url, postgres_url, monkeypatch, d
     assert ("bus_consume_noop_per_s" in figures) is not direct
     assert set(figures["cpu_us_per_event"]) == {"decode", "encode", "chain", "merkle"}
     assert all(v > 0 for v in figures["cpu_us_per_event"].values())
+    if not direct:  # external servers here: only the service's own processes and the machine are measured
+        assert set(figures["append_cpu_us_per_event"]) == {"service", "encoder", "machine"}
+        assert figures["append_cpu_us_per_event"]["service"] > 0

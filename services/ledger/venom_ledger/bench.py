@@ -21,6 +21,11 @@ Figures (all measured in the same run, on the same rows):
   (``proof_nodes_cached``).
 * ``bus_consume_noop_per_s`` (service path) — the same events through the same ``bus.consume``
   path into a handler that does nothing: the ceiling the bus itself sets on ``append_per_s``.
+* ``append_cpu_us_per_event`` (service path) — CPU each process spent per appended event during the
+  timed append: ``service`` (the ledger service's process; the bench's own waiting loop shares it),
+  ``encoder`` (its encoder workers), ``nats`` and ``postgres`` (the embedded servers; absent with
+  external ones), and ``machine`` (every process on the machine, stolen time excluded, so the
+  difference to the sum says whether something else was running).
 * ``encode_workers`` — the service's encoder processes (``VENOM_LEDGER_ENCODE_WORKERS``): ``decode`` and
   ``encode`` below run there, the rest in the service's process.
 * ``cpu_us_per_event`` — what the append path costs per event in this process, stage by stage, timed
@@ -34,6 +39,7 @@ The raw baselines are rates measured on the first ``min(N, 100000)`` rows (``bas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import platform
@@ -42,7 +48,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +67,8 @@ class BenchOptions:
     nats_url: str | None = None
     database_url: str | None = None
     keep_chain: bool = False
+    #: pids of embedded servers (set by :func:`run_ledger_bench`): their CPU per event is reported
+    server_pids: dict[str, int | None] = field(default_factory=dict)
 
 
 def _events(n: int, node: str, first: int = 0) -> list[Envelope[Any]]:
@@ -77,6 +85,45 @@ def _events(n: int, node: str, first: int = 0) -> list[Envelope[Any]]:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class _CpuMeter:
+    """CPU seconds of groups of processes (and of the whole machine) between two readings."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self._before: dict[str, float] = {}
+
+    @staticmethod
+    def _cpu_s(pid: int, children: bool) -> float:
+        import psutil
+
+        total = 0.0
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *(proc.children() if children else [])]:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+        except psutil.Error:
+            pass
+        return total
+
+    def _read(self) -> dict[str, float]:
+        import psutil
+
+        # postgres: the postmaster's children are the backends, the WAL writer, the checkpointer, ...
+        out = {name: sum(self._cpu_s(pid, name == "postgres") for pid in pids) for name, pids in self.groups.items()}
+        machine = psutil.cpu_times()
+        out["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0) - getattr(machine, "steal", 0.0)
+        return out
+
+    def start(self) -> None:
+        self._before = self._read()
+
+    def per_event_us(self, events: int) -> dict[str, float]:
+        after = self._read()
+        return {name: round((after[name] - self._before.get(name, 0.0)) / max(events, 1) * 1e6, 1) for name in after}
 
 
 def raw_hash_rate(records: list[dict[str, Any]], timestamp: str) -> float:
@@ -209,6 +256,11 @@ async def _append_through_service(options: BenchOptions, nats_url: str, database
                 task.result()
                 raise RuntimeError("the ledger service stopped before it was ready")
             await asyncio.sleep(0.001)
+        pool = service.encoder._pool
+        groups = {"service": [os.getpid()], "encoder": list(pool._processes) if pool is not None else []}
+        groups.update({name: [pid] for name, pid in options.server_pids.items() if pid is not None})
+        meter = _CpuMeter(groups)
+        meter.start()
         start = time.perf_counter()
         while service.writer.head.tree_size < n + 1:  # not before this chain holds n events
             await asyncio.sleep(0.005)
@@ -223,6 +275,7 @@ async def _append_through_service(options: BenchOptions, nats_url: str, database
                 await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - start
         appended = service.writer.head.tree_size - 1
+        result["append_cpu_us_per_event"] = meter.per_event_us(appended)
         result["append_per_s"] = appended / elapsed
         result["appended_entries"] = appended
     finally:
@@ -363,10 +416,12 @@ def run_ledger_bench(options: BenchOptions) -> dict[str, Any]:
                 nats = EmbeddedNats(Path(tmp) / "nats").start()
                 started.append(nats)
                 nats_url = nats.url
+                options.server_pids["nats"] = nats.pid
             if not database_url:
                 pg = EmbeddedPostgres(Path(tmp) / "pg").start()
                 started.append(pg)
                 database_url = pg.url
+                options.server_pids["postgres"] = pg.pid
             # The service's event loop (uvloop unless VENOM_UVLOOP=false), as `python -m venom_ledger` runs it.
             with asyncio.Runner(loop_factory=event_loop_factory(VenomSettings())) as runner:
                 result = runner.run(_run(options, nats_url, database_url))
