@@ -95,36 +95,67 @@ def eval_nab(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """ROC AUC of the threat score against the labelled windows (a point inside a window is positive),
-    per file and per category, streaming every file through the agent's detector and the entropy model."""
+    per file and per category, streaming every file through the agent's detector and the entropy model;
+    and NAB's own score (standard profile) of the threat score, its threshold chosen on the same files."""
     scorer = _scorer(model_dir)
     report = _evaluate(data, lambda level: scorer.score(level, 0.12), keep_rows=out is not None,
                        what="evaluating")
     written = [str(_write_rows(data, out, f)) for f in report.files] if out is not None else []
+    try:
+        nab = report.nab_score()
+    except ValueError as exc:  # a threat score outside [0, 1] cannot be thresholded NAB's way
+        console.print(f"[red]cannot compute the NAB score:[/] {exc}")
+        raise typer.Exit(2) from exc
     result = {
         "detector": report.detector,
         "model_version": scorer.version,
         "files": [{"file": f.key, "rows": f.rows, "positives": f.positives, "auc": f.auc,
-                   "skipped_rows": len(f.skipped), "gaps": f.gaps} for f in report.files],
+                   "skipped_rows": len(f.skipped), "gaps": f.gaps, "nab": _nab_json(nab.files[f.key])}
+                  for f in report.files],
         "categories": report.category_auc(),
         "mean_auc": report.mean_auc,
         "files_scored": len(report.scored_files),
         "skipped_rows": report.skipped_rows,
+        "nab": {**_nab_json(nab.overall), "threshold_chosen_on": NAB_THRESHOLD_NOTE,
+                "categories": {c: _nab_json(s) for c, s in nab.categories.items()}},
         "written": written,
     }
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
         return
     table = Table(title=f"NAB: {report.detector} + entropy model {scorer.version}")
-    for col in ("file", "rows", "positives", "ROC AUC", "skipped"):
+    for col in ("file", "rows", "positives", "ROC AUC", "NAB raw", "windows hit", "skipped"):
         table.add_column(col, justify="left" if col == "file" else "right")
     for f in result["files"]:
         table.add_row(f["file"], str(f["rows"]), str(f["positives"]),
-                      "-" if f["auc"] is None else f"{f['auc']:.3f}", str(f["skipped_rows"]))
+                      "-" if f["auc"] is None else f"{f['auc']:.3f}", f"{f['nab']['raw']:.3f}",
+                      f"{f['nab']['windows_detected']}/{f['nab']['windows']}", str(f["skipped_rows"]))
     Console().print(table)
     for category, auc in result["categories"].items():
-        Console().print(f"category {category}: mean ROC AUC {auc:.3f}")
+        Console().print(f"category {category}: mean ROC AUC {auc:.3f}; NAB standard score "
+                        f"{_fmt_nab(nab.categories[category].normalised)}")
     Console().print(f"[bold]mean per-file ROC AUC {result['mean_auc']:.3f}[/] over {result['files_scored']} files"
                     + (f"; CSVs written under {out}" if out is not None else ""))
+    o = nab.overall
+    Console().print(f"NAB standard-profile score {_fmt_nab(o.normalised)} (raw {o.raw:.3f}, null {o.null:.3f}, "
+                    f"perfect {o.perfect:.3f}) at threshold {o.threshold:.6g} on the threat score, "
+                    f"{NAB_THRESHOLD_NOTE}; windows detected {o.windows_detected}/{o.windows}, rows TP {o.tp} "
+                    f"FP {o.fp} FN {o.fn}")
+
+
+NAB_THRESHOLD_NOTE = "chosen on these same files, as NAB's optimizer does"
+
+
+def _fmt_nab(value: float | None) -> str:
+    return "undefined (no window)" if value is None else f"{value:.1f}"
+
+
+def _nab_json(score: Any) -> dict[str, Any]:
+    """One NabScore as JSON: the normalised score (None without a window), the threshold, raw, null
+    and perfect scores, row counts (tp/fp/fn/tn, probationary rows excluded) and window counts."""
+    return {"profile": score.profile, "score": score.normalised, "threshold": score.threshold,
+            "raw": score.raw, "null": score.null, "perfect": score.perfect, "tp": score.tp, "fp": score.fp,
+            "fn": score.fn, "tn": score.tn, "windows": score.windows, "windows_detected": score.windows_detected}
 
 
 def train_command(

@@ -63,6 +63,27 @@ def test_eval_nab_reports_auc_and_writes_one_row_per_input_row(tmp_path: Path) -
     assert out[-1][2:] == ["", "", ""]  # the skipped duplicate
 
 
+def test_eval_nab_reports_nabs_standard_score_with_its_threshold_and_counts(tmp_path: Path) -> None:
+    make_nab(tmp_path / "nab")
+    result = CliRunner().invoke(app, ["eval", "nab", "--data", str(tmp_path / "nab"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    nab = report["nab"]
+    assert nab["profile"] == "standard" and "same files" in nab["threshold_chosen_on"]
+    assert nab["windows"] == 2 and (nab["null"], nab["perfect"]) == (-2.0, 2.0)
+    assert 0.0 <= nab["threshold"] <= 1.0
+    assert nab["score"] == pytest.approx(100 * (nab["raw"] - nab["null"]) / (nab["perfect"] - nab["null"]))
+    assert nab["windows_detected"] == 2 and nab["score"] > 50  # the spikes open each window
+    assert set(nab["categories"]) == {"cat"} and nab["categories"]["cat"]["score"] == pytest.approx(nab["score"])
+    assert sum(f["nab"]["raw"] for f in report["files"]) == pytest.approx(nab["raw"])
+    assert {k: nab[k] for k in ("tp", "fp", "fn")} == {
+        k: sum(f["nab"][k] for f in report["files"]) for k in ("tp", "fp", "fn")}
+    table = CliRunner().invoke(app, ["eval", "nab", "--data", str(tmp_path / "nab")])
+    assert table.exit_code == 0, table.output
+    text = " ".join(table.stdout.split())  # rich wraps long lines
+    assert "NAB standard-profile score" in text and "chosen on these same files" in text
+
+
 def test_train_saves_a_version_the_organ_would_serve(tmp_path: Path) -> None:
     make_nab(tmp_path / "nab")
     models = tmp_path / "models"

@@ -5,6 +5,7 @@ Needs ../shared/data/nab beside the repository (or VENOM_NAB_DIR); skipped other
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -57,3 +58,27 @@ def test_the_integer_anoms_rank_worse_than_the_level_because_of_ties(report: Nab
         aucs.append(roc_auc([r.anoms for r in f.scored], [r.label for r in f.scored]))
     assert float(np.mean(aucs)) == pytest.approx(DOCUMENTED_ANOMS_AUC, abs=0.001)
     assert report.mean_auc > float(np.mean(aucs))
+
+
+# The NAB standard-profile score of `venom eval nab` (the threat score of the default detector and the
+# seed entropy model), measured 2026-11-22 and recorded in docs/BENCHMARKS.md and docs/DETECTOR.md.
+DOCUMENTED_NAB_STANDARD = 26.6
+
+
+def test_eval_nab_command_reports_the_documented_auc_and_nab_score() -> None:
+    from typer.testing import CliRunner
+
+    from venom_cli.main import app
+
+    result = CliRunner().invoke(app, ["eval", "nab", "--data", str(NAB), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["mean_auc"] >= DOCUMENTED_MEAN_AUC - 0.005  # AUC stays the primary figure
+    nab = report["nab"]
+    assert nab["profile"] == "standard" and "same files" in nab["threshold_chosen_on"]
+    assert nab["windows"] == 30 and (nab["null"], nab["perfect"]) == (-30.0, 30.0)
+    assert 0.5 <= nab["threshold"] <= 1.0  # the seed model's threat score is sigmoid(0.12 × level ≥ 0)
+    assert nab["score"] == pytest.approx(DOCUMENTED_NAB_STANDARD, abs=0.5)
+    assert nab["categories"]["realAWSCloudwatch"]["score"] == pytest.approx(nab["score"])
+    quiet = next(f for f in report["files"] if f["file"].endswith("c6585a.csv"))
+    assert quiet["nab"]["windows"] == 0 and quiet["nab"]["score"] is None  # no window: undefined

@@ -23,6 +23,8 @@ import numpy as np
 
 from venom_common.evaluation import AucUndefined, roc_auc
 
+from .nab_score import STANDARD, CostMatrix, NabScoring, ScoredFile, nab_score, window_spans
+
 LABELS_FILE = Path("labels") / "combined_windows.json"
 # An interval longer than this many times the file's median interval is reported as a gap.
 GAP_FACTOR = 1.5
@@ -92,6 +94,10 @@ class FileResult:
     skipped: list[SkippedRow]
     gaps: int
     scored: list[ScoredRow] = field(default_factory=list, repr=False)
+    # The score of every kept row, in order (always kept: NAB's scoring needs it), and the labelled
+    # windows as (first row, last row) spans of those rows.
+    scores: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def category(self) -> str:
@@ -125,6 +131,13 @@ class NabReport:
     @property
     def skipped_rows(self) -> int:
         return sum(len(f.skipped) for f in self.files)
+
+    def nab_score(self, cost: CostMatrix = STANDARD, *, profile: str = "standard") -> NabScoring:
+        """NAB's own score of the rows' scores (which must lie in [0, 1], e.g. the threat score), over
+        every file including those without a window: the threshold is chosen on these same files, as
+        NAB's optimizer does (see nab_score.py)."""
+        return nab_score([ScoredFile(f.key, f.scores.tolist(), f.spans) for f in self.files], cost,
+                         profile=profile)
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -250,9 +263,11 @@ def score_series(
     metric: str = "value",
     threat_fn: Callable[[float], float] | None = None,
     keep_rows: bool = False,
+    spans: list[tuple[int, int]] | None = None,
 ) -> FileResult:
     """Stream one file through the detector, one update per row, and compute the AUC of the score
-    (the detector's anomaly level, or ``threat_fn`` of it)."""
+    (the detector's anomaly level, or ``threat_fn`` of it). ``spans`` are the file's windows as row
+    spans (``window_spans``), carried for NAB's scoring."""
     scores = np.empty(len(series.values), dtype=np.float64)
     scored: list[ScoredRow] = []
     for i, value in enumerate(series.values):
@@ -266,7 +281,8 @@ def score_series(
             )
     positives = int(labels.sum())
     auc = roc_auc(scores, labels) if 0 < positives < len(labels) else None
-    return FileResult(series.key, len(labels), positives, auc, series.skipped, series.gaps, scored)
+    return FileResult(series.key, len(labels), positives, auc, series.skipped, series.gaps, scored, scores,
+                      list(spans or []))
 
 
 def evaluate_nab(
@@ -288,10 +304,12 @@ def evaluate_nab(
     """
     files: list[FileResult] = []
     name = ""
+    windows = read_windows(root)
     for series, labels in iter_benchmark(root, categories=categories):
         detector = detector_factory()
         name = detector.name
-        result = score_series(series, labels, detector, threat_fn=threat_fn, keep_rows=keep_rows)
+        spans = window_spans(series.timestamps, windows[series.key])
+        result = score_series(series, labels, detector, threat_fn=threat_fn, keep_rows=keep_rows, spans=spans)
         files.append(result)
         if on_file is not None:
             on_file(result)
