@@ -135,7 +135,11 @@ class NabReport:
     def nab_score(self, cost: CostMatrix = STANDARD, *, profile: str = "standard") -> NabScoring:
         """NAB's own score of the rows' scores (which must lie in [0, 1], e.g. the threat score), over
         every file including those without a window: the threshold is chosen on these same files, as
-        NAB's optimizer does (see nab_score.py)."""
+        NAB's optimizer does (see nab_score.py).
+
+        The rows are those the reader kept. NAB keeps a repeated timestamp, so for a file with skipped
+        rows its probation can be a row or two longer than here (two realAWSCloudwatch files skip 11
+        rows each: 709 against 707 probationary rows, all far before their windows)."""
         return nab_score([ScoredFile(f.key, f.scores.tolist(), f.spans) for f in self.files], cost,
                          profile=profile)
 
