@@ -9,6 +9,12 @@ derived from the pulse id, so a beat re-run after a crash republishes the same
 ids and nothing is recorded twice. State is committed only after every event of
 the beat was stored; a beat that could not be published is retried, never skipped.
 
+A beat's events (pulse first) go to JetStream as one atomic batch (``Bus.send_batch``): stored all
+or none, one acknowledgement instead of one per event. A batch that is refused or whose ack does not
+come is followed by the same events one by one (``Bus.send_many``), whose copies JetStream drops by
+their ids; a batch is never resent, because the server refuses a whole batch holding an id it has
+stored (see ``finish_beat`` and tests/integration/test_atomic_batch.py).
+
 When no span can be recorded (no OTLP exporter: ``spans_may_record``) a beat makes no spans and its
 messages carry no trace headers: JetStream publishes carry only ``Nats-Msg-Id`` (the duplicate
 window needs it) and organ requests none. With tracing on, the pulse span and the bus's spans and
@@ -29,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
@@ -101,13 +108,15 @@ class PendingBeat:
 
     started: float
     items: list[tuple[str, Envelope[Any]]]  # the pulse first, then flows, decision, genome (alert)
-    futures: list[asyncio.Future[Any]]  # one JetStream ack per item
+    #: The batch's one ack (``batched``), or after a failed batch one JetStream ack per item.
+    futures: list[asyncio.Future[Any]]
     genome: GenomeV1
     decision_event: Envelope[Any]
     injections: list[tuple[InjectDataV1, asyncio.Future[bool]]]
     theta: float | None
     metrics_seq: int | None
     committed: asyncio.Future[BeatOutcome]
+    batched: bool = True
 
     #: Where the genome event stands in ``items``: pulse, four flows, decision, genome.
     GENOME_INDEX = 1 + len(ORGANS) + 1
@@ -115,6 +124,16 @@ class PendingBeat:
     @property
     def beat(self) -> int:
         return self.genome.beat
+
+    def genome_seq(self, acks: list[Any]) -> int:
+        """The genome event's stream sequence: from the batch's ack (its events have consecutive
+        sequences ending at the ack's), or from the genome's own ack."""
+        if not self.batched:
+            return int(acks[self.GENOME_INDEX].seq)
+        ack = acks[0]
+        if ack.batch_size != len(self.items):
+            raise nats.errors.Error(f"batch ack counts {ack.batch_size} events, the beat has {len(self.items)}")
+        return int(ack.seq) - (len(self.items) - 1 - self.GENOME_INDEX)
 
     @property
     def decision(self) -> DecisionV1:
@@ -176,6 +195,8 @@ class ArbiterService:
         self._wake = asyncio.Event()  # interrupts the wait between beats at stop
         self._tracer = tracer("venom.arbiter")
         self._traced = False  # set at start: spans_may_record()
+        #: A beat's events go as one atomic batch (off if the stream refuses atomic publish).
+        self._atomic = True
         # Subjects and labelled metric children of this node, made once rather than on every beat.
         self._beat_subject = subjects.beat(self.node)
         self._flow_subjects = {organ: subjects.flow(self.node, organ) for organ in ORGANS}
@@ -503,75 +524,79 @@ class ArbiterService:
             )
             pulse_event = make_event(pulse, source=source, subject=self._beat_subject, event_id=pulse_id,
                                      time=pulse_time)
-            # The pulse goes out first so that the organs' spans and the ledger see the beat begin; until the
-            # beat is stored, a retry (or a restart) reuses its id, so every event id of the beat stays the same.
+            # Until the beat is stored, a retry (or a restart) reuses the pulse id, so every event id of the
+            # beat stays the same. The pulse is stored with the rest of the beat (one atomic batch).
             self._pulse_ids[beat] = (pulse_id, pulse_time)
             pulse_item = (self._beat_subject, pulse_event)
-            pulse_futures = await self._send([pulse_item])
-            try:
-                flows = await self._ask_organs(beat, features, view, source)
-                vector = aggregate_recommendations({o: f.result for o, f in flows.items()}, genome)  # F-ARB-2
-                decision = decide(vector)  # F-ARB-3
-                balance = flows["balance"].result
-                gains = PidGains(balance.kp, balance.ki, balance.kd) if isinstance(balance, BalanceResult) else PidGains()
-                # F-ARB-4 on a scratch copy of the PID: the state changes from the genome event.
-                scratch = GenomicPid(state.pid.integral, state.pid.previous_error)
-                step = scratch.step(self.t_lambda_s, self.period_s, gains, self.settings.t_threshold_s)
-                evolved = evolve(genome, step.delta_o, vector.threat)  # F-ARB-5
-                failed = failed_organs({o: f.result for o, f in flows.items()})
-                adjustments: list[str] = []
-                if decision.action == "APPLY_OPTIMIZE":
-                    adjustments = list(getattr(flows["optimize"].result, "adjustments", []))
-                elif decision.action == "APPLY_BALANCE":
-                    b = flows["balance"].result
-                    adjustments = [b.mode, b.conservation] if isinstance(b, BalanceResult) else []
-                decision_payload = DecisionV1(
-                    node=self.node, beat=beat, action=decision.action, vector=vector, reason=decision.reason,
-                    evidence={"anoms": features.anoms, "anomaly_level": features.anomaly_level,
-                              "risk_anoms": genome.risk_anoms, "theta": features.theta,
-                              "failed_organs": ",".join(failed) or None,
-                              "model_version": getattr(flows["entropy"].result, "model_version", None)},
-                    adjustments=adjustments,
-                )
-                decision_event = make_event(decision_payload, source=source, subject=self._decision_subject,
-                                            event_id=derived_event_id(pulse_id, "decision"), time=pulse_time)
-                genome_payload = GenomeV1(
-                    node=self.node, beat=beat,
-                    weights=GenomeWeights(R=evolved.R, B=evolved.B, E=evolved.E, O=evolved.O), mode=evolved.mode,
-                    risk_anoms=evolved.risk_anoms, ml_weight=evolved.ml_weight,
-                    pid=PidState(error=step.error, integral=step.integral, previous_error=step.previous_error,
-                                 output=step.output, delta_o=step.delta_o, delta_v=step.delta_v),
-                    e_feedback_t=evolved.e_feedback_t, metrics_id=metrics_id,
-                )
-                items: list[tuple[str, Envelope[Any]]] = [
-                    (self._flow_subjects[organ],
-                     make_event(flows[organ], source=source, subject=self._flow_subjects[organ],
-                                event_id=derived_event_id(pulse_id, f"flow.{organ}"), time=pulse_time))
-                    for organ in ORGANS
-                ]
-                items.append((self._decision_subject, decision_event))
-                items.append((self._genome_subject,
-                              make_event(genome_payload, source=source, subject=self._genome_subject,
-                                         event_id=derived_event_id(pulse_id, "genome"), time=pulse_time)))
-                if decision.action in ("QUARANTINE", "ALERT"):  # F-ARB-8
-                    alert = AlertV1(node=self.node, beat=beat, action=decision.action, threat=vector.threat,
-                                    reason=decision.reason, decision_id=decision_event.id)
-                    items.append((self._alert_subject,
-                                  make_event(alert, source=source, subject=self._alert_subject,
-                                             event_id=derived_event_id(pulse_id, "alert"), time=pulse_time)))
-                futures = await self._send(items)
-            except BaseException:
-                _cancel(pulse_futures)
-                raise
+            flows = await self._ask_organs(beat, features, view, source)
+            vector = aggregate_recommendations({o: f.result for o, f in flows.items()}, genome)  # F-ARB-2
+            decision = decide(vector)  # F-ARB-3
+            balance = flows["balance"].result
+            gains = PidGains(balance.kp, balance.ki, balance.kd) if isinstance(balance, BalanceResult) else PidGains()
+            # F-ARB-4 on a scratch copy of the PID: the state changes from the genome event.
+            scratch = GenomicPid(state.pid.integral, state.pid.previous_error)
+            step = scratch.step(self.t_lambda_s, self.period_s, gains, self.settings.t_threshold_s)
+            evolved = evolve(genome, step.delta_o, vector.threat)  # F-ARB-5
+            failed = failed_organs({o: f.result for o, f in flows.items()})
+            adjustments: list[str] = []
+            if decision.action == "APPLY_OPTIMIZE":
+                adjustments = list(getattr(flows["optimize"].result, "adjustments", []))
+            elif decision.action == "APPLY_BALANCE":
+                b = flows["balance"].result
+                adjustments = [b.mode, b.conservation] if isinstance(b, BalanceResult) else []
+            decision_payload = DecisionV1(
+                node=self.node, beat=beat, action=decision.action, vector=vector, reason=decision.reason,
+                evidence={"anoms": features.anoms, "anomaly_level": features.anomaly_level,
+                          "risk_anoms": genome.risk_anoms, "theta": features.theta,
+                          "failed_organs": ",".join(failed) or None,
+                          "model_version": getattr(flows["entropy"].result, "model_version", None)},
+                adjustments=adjustments,
+            )
+            decision_event = make_event(decision_payload, source=source, subject=self._decision_subject,
+                                        event_id=derived_event_id(pulse_id, "decision"), time=pulse_time)
+            genome_payload = GenomeV1(
+                node=self.node, beat=beat,
+                weights=GenomeWeights(R=evolved.R, B=evolved.B, E=evolved.E, O=evolved.O), mode=evolved.mode,
+                risk_anoms=evolved.risk_anoms, ml_weight=evolved.ml_weight,
+                pid=PidState(error=step.error, integral=step.integral, previous_error=step.previous_error,
+                             output=step.output, delta_o=step.delta_o, delta_v=step.delta_v),
+                e_feedback_t=evolved.e_feedback_t, metrics_id=metrics_id,
+            )
+            items: list[tuple[str, Envelope[Any]]] = [
+                (self._flow_subjects[organ],
+                 make_event(flows[organ], source=source, subject=self._flow_subjects[organ],
+                            event_id=derived_event_id(pulse_id, f"flow.{organ}"), time=pulse_time))
+                for organ in ORGANS
+            ]
+            items.append((self._decision_subject, decision_event))
+            items.append((self._genome_subject,
+                          make_event(genome_payload, source=source, subject=self._genome_subject,
+                                     event_id=derived_event_id(pulse_id, "genome"), time=pulse_time)))
+            if decision.action in ("QUARANTINE", "ALERT"):  # F-ARB-8
+                alert = AlertV1(node=self.node, beat=beat, action=decision.action, threat=vector.threat,
+                                reason=decision.reason, decision_id=decision_event.id)
+                items.append((self._alert_subject,
+                              make_event(alert, source=source, subject=self._alert_subject,
+                                         event_id=derived_event_id(pulse_id, "alert"), time=pulse_time)))
+            items.insert(0, pulse_item)
+            batched = self._atomic
+            futures = [await self._send_batch(items)] if batched else await self._send(items)
         # The next beat starts from this one's outcome; the stored state (self.state) follows at commit.
         state.apply(genome_payload, 0)
         del self._injections[: len(injections)]
         self.beats_started += 1
         return PendingBeat(
-            started=started, items=[pulse_item, *items], futures=pulse_futures + futures, genome=genome_payload,
+            started=started, items=items, futures=futures, genome=genome_payload,
             decision_event=decision_event, injections=injections, theta=features.theta,
             metrics_seq=features.metrics_seq, committed=asyncio.get_running_loop().create_future(),
+            batched=batched,
         )
+
+    async def _send_batch(self, items: list[tuple[str, Envelope[Any]]]) -> asyncio.Future[Any]:
+        """Send a beat's events as one JetStream atomic batch (one ack: stored all or none, see
+        ``Bus.send_batch``); without tracing, without spans."""
+        assert self._ctx is not None
+        return await self._ctx.bus.send_batch(items, only_recorded_spans=True)
 
     async def _send(self, items: list[tuple[str, Envelope[Any]]]) -> list[asyncio.Future[Any]]:
         """Send events to JetStream (one ack future each, see ``Bus.send_many``); without tracing, without
@@ -580,15 +605,25 @@ class ArbiterService:
         return await self._ctx.bus.send_many(items, only_recorded_spans=True)
 
     async def finish_beat(self, pending: PendingBeat) -> BeatOutcome:
-        """Wait until every event of the beat is stored (sending the same events again while NATS is away),
-        then commit: the stored state, the quarantine mark, metrics and snapshot."""
+        """Wait until every event of the beat is stored, then commit: the stored state, the quarantine
+        mark, metrics and snapshot.
+
+        The beat was sent as one atomic batch. If its ack does not come (NATS away, a lost ack) or the
+        batch is refused, the same events are sent again one by one (``send_many``), never as a batch:
+        the server refuses a whole batch holding a message id it has stored, whereas one by one it
+        drops each copy it has and acks it with the stored sequence. So the events end up stored once,
+        whether the first batch was stored, refused, or is stored while the resend is under way (then
+        the resent copies are duplicates; or a resent copy is stored first and the batch is refused)."""
         assert self._ctx is not None and self._quarantine_kv is not None
         bus = self._ctx.bus
         decision, genome = pending.decision, pending.genome
         delay = 0.1
         while True:
             try:
+                if not pending.futures:  # the last resend could not be sent (NATS away): send again
+                    pending.futures = await self._send(pending.items)
                 acks = await asyncio.wait_for(asyncio.gather(*pending.futures), self.settings.publish_timeout_s)
+                genome_seq = pending.genome_seq(acks)
                 if decision.action == "QUARANTINE":
                     await self._mark_quarantined(decision.beat, decision.vector.threat, decision.reason,
                                                  pending.decision_event.id)
@@ -596,14 +631,23 @@ class ArbiterService:
             except BUS_ERRORS as exc:
                 _cancel(pending.futures)
                 PUBLISH_FAILURES.inc()
-                log.warning("beat %d not stored (%s); sending the same events again", pending.beat, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                with contextlib.suppress(*BUS_ERRORS):
-                    pending.futures = await self._send(pending.items)
+                refused = isinstance(exc, nats.js.errors.APIError)
+                if refused and pending.batched:
+                    # The server answered (it is there): resend one by one at once. A stream not allowing
+                    # atomic publish (err_code 10174) would refuse every batch: stop sending batches.
+                    if exc.err_code == 10174 and self._atomic:
+                        self._atomic = False
+                        log.warning("stream %s refuses atomic batches; sending events one by one", EVENTS.name)
+                    log.info("beat %d: batch refused (%s); sending its events one by one", pending.beat, exc)
+                else:
+                    log.warning("beat %d not stored (%s); sending the same events again", pending.beat, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                pending.batched = False
+                pending.futures = []
         bus.count_stored(pending.items)
         # --- commit -----------------------------------------------------------------------------
-        self.state.apply(genome, acks[PendingBeat.GENOME_INDEX].seq)
+        self.state.apply(genome, genome_seq)
         self._pulse_ids.pop(pending.beat, None)
         for _, done in pending.injections:
             INJECTIONS.labels("applied").inc()
