@@ -19,6 +19,8 @@ import json
 import json.encoder
 from typing import Any
 
+import orjson
+
 
 class NonFiniteNumber(ValueError):
     """A NaN or infinite float was found where JSON needs a finite number."""
@@ -61,6 +63,39 @@ def canonical_dumps(value: Any) -> bytes:
     except RecursionError:
         return reference_dumps(value)
     return text.encode("utf-8")  # a lone surrogate raises UnicodeEncodeError here, as in the reference
+
+
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def canonical_dumps_json(value: Any) -> bytes:
+    """:func:`canonical_dumps` for a value made of JSON types only (``dict`` with ``str`` keys,
+    ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``), e.g. parsed JSON or a model's
+    ``model_dump(mode="json")``: the same bytes, about 4x faster on event-sized values.
+
+    orjson writes them (keys sorted) when its bytes are provably the reference's, and
+    :func:`canonical_dumps` runs otherwise. The two encoders differ only in how some floats are
+    written and in ``null``: orjson writes NaN and infinities as ``null`` (the reference refuses
+    them) and floats below 1e-4 or from 1e16 up in its own notation (``1e-5``, ``1e16``; the
+    reference ``1e-05``, ``1e+16``, and ``0.00001`` vs ``1e-05`` just below 1e-4). Below, every
+    number token of orjson's output is checked outside string literals: any ``null``, exponent or
+    ``0.0000`` sends the value to :func:`canonical_dumps` (so does an escaped quote, which would
+    hide where a string ends). All other floats are written by both as the shortest round-trip
+    digits in positional notation, and strings, keys (sorted by code point), integers and literals
+    identically; ``tests/unit/common/test_canonical.py`` holds the two byte-identical over
+    generated values and random doubles. orjson also accepts types the reference refuses (UUID,
+    enums): hence "JSON types only".
+    """
+    try:
+        out = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except (orjson.JSONEncodeError, TypeError):
+        return canonical_dumps(value)  # big integers, surrogates, non-str keys: the reference decides
+    if b'\\"' in out:
+        return canonical_dumps(value)
+    outside = b"".join(out.split(b'"')[0::2])  # the text between string literals
+    if b"null" in outside or b"0.0000" in outside or b"e" in outside.replace(b"true", b"").replace(b"false", b""):
+        return canonical_dumps(value)
+    return out
 
 
 def _refuse_constant(name: str) -> Any:

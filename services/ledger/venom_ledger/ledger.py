@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from venom_common.canonical import canonical_dumps_json
 from venom_common.events import subjects
 from venom_common.events.envelope import Envelope, make_event
 from venom_common.events.payloads import DecisionV1, FlowResultV1, Payload, PulseV1
@@ -25,7 +26,7 @@ from venom_ledger.domain import merkle
 from venom_ledger.domain.chain import ZERO_HASH, ChainFault, Entry, check_row, genesis_entry, now_timestamp
 from venom_ledger.domain.export import checkpoint_to_json
 from venom_ledger.domain.checkpoint import SignedTreeHead, TreeHead, key_id_of, public_key_raw, sign, verify_signature
-from venom_ledger.store import CanonicalRecord, ChainWriter, LedgerStore, NotTheWriter, Record, canonical_records
+from venom_ledger.store import CanonicalRecord, ChainWriter, LedgerStore, NotTheWriter, Record
 
 #: The envelope attributes an entry records: what the event says, not how it travelled.
 RECORDED_ATTRIBUTES = ("id", "source", "type", "time", "subject", "data")
@@ -52,7 +53,8 @@ def event_record(event: Envelope[Any]) -> Record:
 def encode_events(events: Sequence[Envelope[Any]]) -> list[CanonicalRecord]:
     """Each event's entry data, canonically encoded: all of an append's work that does not depend on
     the chain (pure, synchronous)."""
-    return canonical_records([event_record(ev) for ev in events])
+    # An event record is a JSON-mode dump (JSON types only): the fast canonical encoder applies.
+    return [CanonicalRecord(canonical_dumps_json(r.data), r.event_id) for r in map(event_record, events)]
 
 
 @dataclass(frozen=True)

@@ -97,3 +97,68 @@ def test_circular_value_fails_like_the_reference() -> None:
 def test_non_finite_nested_deep_is_refused() -> None:
     with pytest.raises(NonFiniteNumber):
         canonical_dumps({"a": [{"b": [math.inf]}]})
+
+
+# --- canonical_dumps_json: orjson where its bytes are provably the reference's -----------------------
+
+import random  # noqa: E402
+import struct  # noqa: E402
+
+import venom_common.canonical as canonical_module  # noqa: E402
+from venom_common.canonical import canonical_dumps_json  # noqa: E402
+
+_JSON_ONLY = st.recursive(
+    _SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5), max_leaves=20)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(), _JSON_ONLY, max_size=8) | st.lists(_JSON_ONLY, max_size=8))
+def test_json_fast_path_is_byte_identical_to_json_dumps(value: object) -> None:
+    try:
+        expected = reference_dumps(value)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            canonical_dumps_json(value)
+        return
+    assert canonical_dumps_json(value) == expected
+
+
+def test_json_fast_path_on_random_doubles() -> None:
+    rng = random.Random(7)
+    for _ in range(20_000):
+        raw = struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
+        for x in (raw, rng.uniform(-1e6, 1e6), rng.random() * 10 ** rng.randint(-8, 18), round(rng.random(), 4)):
+            if math.isfinite(x):
+                assert canonical_dumps_json({"x": [x, -x]}) == reference_dumps({"x": [x, -x]}), repr(x)
+
+
+@pytest.mark.parametrize("value", [1e-05, 1.5e-05, 9.99e-05, 1e16, 1.2345678901234568e+17, 5e-324, 1e+22, 0.0001, -0.0,
+                                   2**64, 2**63 - 1, -(2**63), 10.00001])
+def test_json_fast_path_edge_numbers(value: float) -> None:
+    assert canonical_dumps_json({"v": value, "s": "1e16 0.00001 null"}) == reference_dumps({"v": value, "s": "1e16 0.00001 null"})
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_json_fast_path_refuses_non_finite(bad: float) -> None:  # orjson alone would write null
+    with pytest.raises(NonFiniteNumber):
+        canonical_dumps_json({"v": [1, {"w": bad}]})
+
+
+def test_json_fast_path_keeps_nulls_and_escapes() -> None:
+    for value in ({"a": None}, {"q": 'say "hi"\\', "n": None}, {"k\n": "\x00\x1f\x7f\u2028"}):
+        assert canonical_dumps_json(value) == reference_dumps(value)
+
+
+def test_json_fast_path_is_taken_for_an_event_record(monkeypatch) -> None:
+    # A recorded event's data (the ledger's hot path) must not fall back to the slower encoder.
+    record = {"id": "01a201ce-5723-7e24-9671-61f841014e16", "source": "/venom/n1/arbiter", "type": "venom.beat.v1",
+              "time": "2026-11-22T05:50:29.667293Z", "subject": "venom.beat.n1",
+              "data": {"node": "n1", "beat": 3, "t_lambda_s": 0.004211, "period_s": 1.0, "theta": 0.25,
+                       "vitals": {"beat_count": 3, "cycle_time_ms": 4.2, "missed_deadlines": 0}}}
+    expected = reference_dumps(record)
+
+    def no_fallback(value: object) -> bytes:
+        raise AssertionError("fell back to canonical_dumps")
+
+    monkeypatch.setattr(canonical_module, "canonical_dumps", no_fallback)
+    assert canonical_dumps_json(record) == expected

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from venom_common.canonical import canonical_dumps, strict_loads
+from venom_common.canonical import canonical_dumps, canonical_dumps_json, strict_loads
 
 ZERO_HASH = "0" * 64
 GENESIS_TIMESTAMP = "1970-01-01T00:00:00.000000Z"
@@ -210,4 +210,4 @@ def canonical_data_ok(data_json: bytes) -> bool:
         value = strict_loads(data_json)
     except ValueError:
         return False
-    return isinstance(value, dict) and canonical_dumps(value) == data_json
+    return isinstance(value, dict) and canonical_dumps_json(value) == data_json  # parsed JSON: JSON types only
