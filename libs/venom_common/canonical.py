@@ -68,7 +68,7 @@ def canonical_dumps(value: Any) -> bytes:
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def canonical_dumps_json(value: Any) -> bytes:
+def canonical_dumps_json(value: Any, *, finite: bool = False) -> bytes:
     """:func:`canonical_dumps` for a value made of JSON types only (``dict`` with ``str`` keys,
     ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``), e.g. parsed JSON or a model's
     ``model_dump(mode="json")``: the same bytes, about 4x faster on event-sized values.
@@ -85,6 +85,10 @@ def canonical_dumps_json(value: Any) -> bytes:
     identically; ``tests/unit/common/test_canonical.py`` holds the two byte-identical over
     generated values and random doubles. orjson also accepts types the reference refuses (UUID,
     enums): hence "JSON types only".
+
+    ``finite=True``: the caller guarantees that ``value`` holds no NaN or infinity (e.g. the JSON-mode
+    dump of a decoded event: ``decode`` refuses those constants and every model refuses non-finite
+    floats), so a ``null`` is a ``None`` and keeps the fast path.
     """
     try:
         out = orjson.dumps(value, option=_ORJSON_OPTIONS)
@@ -93,7 +97,7 @@ def canonical_dumps_json(value: Any) -> bytes:
     if b'\\"' in out:
         return canonical_dumps(value)
     outside = b"".join(out.split(b'"')[0::2])  # the text between string literals
-    if b"null" in outside or b"0.0000" in outside or b"e" in outside.replace(b"true", b"").replace(b"false", b""):
+    if (not finite and b"null" in outside) or b"0.0000" in outside or b"e" in outside.replace(b"true", b"").replace(b"false", b""):
         return canonical_dumps(value)
     return out
 

@@ -53,8 +53,9 @@ def event_record(event: Envelope[Any]) -> Record:
 def encode_events(events: Sequence[Envelope[Any]]) -> list[CanonicalRecord]:
     """Each event's entry data, canonically encoded: all of an append's work that does not depend on
     the chain (pure, synchronous)."""
-    # An event record is a JSON-mode dump (JSON types only): the fast canonical encoder applies.
-    return [CanonicalRecord(canonical_dumps_json(r.data), r.event_id) for r in map(event_record, events)]
+    # An event record is the JSON-mode dump of a validated event: JSON types only, and finite (the
+    # models refuse NaN and infinities), so the fast canonical encoder applies, nulls included.
+    return [CanonicalRecord(canonical_dumps_json(r.data, finite=True), r.event_id) for r in map(event_record, events)]
 
 
 @dataclass(frozen=True)

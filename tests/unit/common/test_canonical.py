@@ -162,3 +162,24 @@ def test_json_fast_path_is_taken_for_an_event_record(monkeypatch) -> None:
 
     monkeypatch.setattr(canonical_module, "canonical_dumps", no_fallback)
     assert canonical_dumps_json(record) == expected
+
+
+def test_json_fast_path_with_finite_values_keeps_nulls_fast(monkeypatch) -> None:
+    value = {"a": None, "b": [1.5, None, {"c": None}], "s": "null"}
+    expected = reference_dumps(value)
+
+    def no_fallback(value: object) -> bytes:
+        raise AssertionError("fell back to canonical_dumps")
+
+    monkeypatch.setattr(canonical_module, "canonical_dumps", no_fallback)
+    assert canonical_dumps_json(value, finite=True) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(), _JSON_ONLY, max_size=8))
+def test_json_fast_path_finite_is_byte_identical(value: object) -> None:
+    try:
+        expected = reference_dumps(value)
+    except UnicodeEncodeError:
+        return
+    assert canonical_dumps_json(value, finite=True) == expected
