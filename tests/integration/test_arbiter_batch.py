@@ -1,4 +1,5 @@
-"""The arbiter stores each beat's events as one JetStream atomic batch (real NATS, real organs, in-process).
+"""With ``VENOM_ATOMIC_BATCHES`` the arbiter stores each beat's events as one JetStream atomic batch (real
+NATS, real organs, in-process).
 
 A batch is stored whole with consecutive sequences; when its ack is lost or the server refuses it, the
 arbiter sends the same events one by one and every event is still stored exactly once, the beat is
@@ -69,7 +70,7 @@ async def test_each_beat_is_one_batch_with_consecutive_sequences(bus: Bus, nats_
     await publish_metrics(bus, node, [0, 1, 2])
     before = failures()
     async with organs(nats_url, tmp_path):
-        svc = await run_arbiter(nats_url, node, beats=3)
+        svc = await run_arbiter(nats_url, node, beats=3, atomic_batches=True)
     events = await stored_events(bus, node)
     assert_each_beat_stored_once(events, 3)
     for beat in range(3):
@@ -78,6 +79,7 @@ async def test_each_beat_is_one_batch_with_consecutive_sequences(bus: Bus, nats_
         assert seqs == list(range(seqs[0], seqs[0] + 7))  # one batch: consecutive, nothing between
         assert [event.type for _, event, _ in mine] == KINDS  # the pulse first
         assert all(headers["Nats-Msg-Id"] == event.id for _, event, headers in mine)
+        assert len({headers["Nats-Batch-Id"] for _, _, headers in mine}) == 1  # the server keeps the header
     genome_seq = max(seq for seq, event, _ in events if event.type == "venom.genome.v1")
     assert svc.state.genome_seq == genome_seq and svc.state.beat == 3
     assert failures() == before
@@ -101,7 +103,7 @@ async def test_a_lost_batch_ack_is_followed_by_the_events_one_by_one_stored_once
     monkeypatch.setattr(ArbiterService, "_send_batch", send_batch_losing_beat_1s_ack)
     before = failures()
     async with organs(nats_url, tmp_path):
-        svc = await run_arbiter(nats_url, node, beats=4, publish_timeout_s=0.5)
+        svc = await run_arbiter(nats_url, node, beats=4, publish_timeout_s=0.5, atomic_batches=True)
     assert lost == [1] and failures() == before + 1
     events = await stored_events(bus, node)
     assert_each_beat_stored_once(events, 4)
@@ -126,9 +128,22 @@ async def test_a_refused_batch_is_followed_by_the_events_one_by_one_stored_once(
     monkeypatch.setattr(ArbiterService, "_send_batch", send_batch_with_one_event_stored_first)
     before = failures()
     async with organs(nats_url, tmp_path):
-        svc = await run_arbiter(nats_url, node, beats=4, publish_timeout_s=5)
+        svc = await run_arbiter(nats_url, node, beats=4, publish_timeout_s=5, atomic_batches=True)
     assert failures() == before + 1
     events = await stored_events(bus, node)
     assert_each_beat_stored_once(events, 4)
     genome_seq = max(seq for seq, event, _ in events if event.type == "venom.genome.v1")
     assert svc.state.genome_seq == genome_seq and svc.state.beat == 4
+
+
+async def test_by_default_each_event_is_published_and_acked_on_its_own(bus: Bus, nats_url: str, tmp_path: Path,
+                                                                       unique: str) -> None:
+    node = f"d{unique}"
+    await publish_metrics(bus, node, [0, 1])
+    async with organs(nats_url, tmp_path):
+        svc = await run_arbiter(nats_url, node, beats=2)
+    events = await stored_events(bus, node)
+    assert_each_beat_stored_once(events, 2)
+    assert not any("Nats-Batch-Id" in headers for _, _, headers in events)
+    genome_seq = max(seq for seq, event, _ in events if event.type == "venom.genome.v1")
+    assert svc.state.genome_seq == genome_seq and svc.state.beat == 2

@@ -9,11 +9,13 @@ derived from the pulse id, so a beat re-run after a crash republishes the same
 ids and nothing is recorded twice. State is committed only after every event of
 the beat was stored; a beat that could not be published is retried, never skipped.
 
-A beat's events (pulse first) go to JetStream as one atomic batch (``Bus.send_batch``): stored all
-or none, one acknowledgement instead of one per event. A batch that is refused or whose ack does not
-come is followed by the same events one by one (``Bus.send_many``), whose copies JetStream drops by
+A beat's events (pulse first) are sent together once the beat's outcome is known, one JetStream
+publish and ack each (``Bus.send_many``). With ``VENOM_ATOMIC_BATCHES`` they go as one atomic batch
+instead (``Bus.send_batch``): stored all or none, one acknowledgement. A batch that is refused or
+whose ack does not come is followed by the same events one by one, whose copies JetStream drops by
 their ids; a batch is never resent, because the server refuses a whole batch holding an id it has
-stored (see ``finish_beat`` and tests/integration/test_atomic_batch.py).
+stored (see ``finish_beat`` and tests/integration/test_atomic_batch.py). Batches are off by default:
+measured on one nats-server 2.15 they cost the server more CPU than the acks they save.
 
 When no span can be recorded (no OTLP exporter: ``spans_may_record``) a beat makes no spans and its
 messages carry no trace headers: JetStream publishes carry only ``Nats-Msg-Id`` (the duplicate
@@ -195,8 +197,8 @@ class ArbiterService:
         self._wake = asyncio.Event()  # interrupts the wait between beats at stop
         self._tracer = tracer("venom.arbiter")
         self._traced = False  # set at start: spans_may_record()
-        #: A beat's events go as one atomic batch (off if the stream refuses atomic publish).
-        self._atomic = True
+        #: A beat's events go as one atomic batch when configured (turned off if the stream refuses them).
+        self._atomic = settings.atomic_batches
         # Subjects and labelled metric children of this node, made once rather than on every beat.
         self._beat_subject = subjects.beat(self.node)
         self._flow_subjects = {organ: subjects.flow(self.node, organ) for organ in ORGANS}
@@ -608,7 +610,7 @@ class ArbiterService:
         """Wait until every event of the beat is stored, then commit: the stored state, the quarantine
         mark, metrics and snapshot.
 
-        The beat was sent as one atomic batch. If its ack does not come (NATS away, a lost ack) or the
+        With atomic batches on, the beat was sent as one batch. If its ack does not come (NATS away, a lost ack) or the
         batch is refused, the same events are sent again one by one (``send_many``), never as a batch:
         the server refuses a whole batch holding a message id it has stored, whereas one by one it
         drops each copy it has and acks it with the stored sequence. So the events end up stored once,

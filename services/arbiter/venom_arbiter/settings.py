@@ -35,6 +35,12 @@ class ArbiterSettings(VenomSettings):
     organ_deadline_ms: float = Field(50.0, gt=0, le=60_000, description="how long a beat waits for the organs")
     snapshot_every: int = Field(100, ge=1, le=1_000_000, description="beats between state snapshots (JetStream KV)")
     publish_timeout_s: float = Field(5.0, gt=0, le=120)
+    atomic_batches: bool = Field(
+        False,
+        description="store each beat's events as one JetStream atomic batch (one ack) instead of one publish "
+        "and ack per event; off by default: on a single nats-server 2.15 a batch costs the server several times "
+        "the CPU of its publishes and caps one stream at a few hundred batches/s (docs/BENCHMARKS.md)",
+    )
     pipeline_depth: int = Field(
         8, ge=1, le=1024,
         description="clock drive: beats whose events may still be on their way to JetStream while the next beat "
