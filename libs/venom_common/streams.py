@@ -8,10 +8,10 @@ Two streams with different lives:
 * ``VENOM_METRICS`` — host samples and hardware profiles: high volume and only
   useful recently, so kept for a short time (default 1 hour).
 
-Core request/reply subjects (``venom.organ.*``, ``venom.hardware.*.request``,
+Core request/reply subjects (``venom.organs``, ``venom.organ.*``, ``venom.hardware.*.request``,
 ``venom.task.<node>``) are deliberately outside every stream.
 
-``VENOM_EVENTS`` allows atomic batch publish: the arbiter stores a beat's events as one batch.
+``VENOM_EVENTS`` allows atomic batch publish (the arbiter uses it with ``VENOM_ATOMIC_BATCHES``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from venom_common.bus import Bus
 from venom_common.events import decode, encode, make_event, subjects
-from venom_common.events.payloads import FlowResultV1, OrganRequestV1, RegenResult
+from venom_common.events.payloads import FlowResultV1, OrganBeatRequestV1, OrganRequestV1, RegenResult
 from venom_common.settings import VenomSettings
 
 from support.beat import metrics, node_events, organs, publish_metrics, run_arbiter
@@ -36,7 +36,7 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
     before = {w: ignored(w) for w in ("duplicate", "unknown_or_stale", "invalid", "mismatch")}
 
     async def rogue(msg: Any) -> None:
-        request: OrganRequestV1 = decode(msg.data, OrganRequestV1).data
+        request: OrganBeatRequestV1 = decode(msg.data, OrganBeatRequestV1).data
         if request.node != node:
             return
         good = FlowResultV1(node=node, beat=request.beat, organ="regen", replica="rogue", elapsed_ms=0.1,
@@ -45,12 +45,16 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
         stale = good.model_copy(update={"beat": request.beat + 1000})
         await asyncio.sleep(0.005)  # after the real regen organ answered
         await msg.respond(encode(make_event(good, source="/rogue")))  # a second answer for the beat
-        await bus.nc.publish(msg.reply.rsplit(".", 2)[0] + f".{request.beat + 1000}.regen",
+        await bus.nc.publish(msg.reply.rsplit(".", 1)[0] + f".{request.beat + 1000}",
                              encode(make_event(stale, source="/rogue")))  # a result for a beat never asked
         await msg.respond(b'{"not": "an event"}')  # malformed
         await bus.nc.publish(msg.reply, encode(make_event(good.model_copy(update={"node": "other"}), source="/r")))
+        # a result for another beat on this beat's reply subject, and one for another organ asked alone
+        await bus.nc.publish(msg.reply, encode(make_event(good.model_copy(update={"beat": request.beat + 1}),
+                                                          source="/r")))
+        await bus.nc.publish(f"{msg.reply}.entropy", encode(make_event(good, source="/r")))
 
-    sub = await bus.nc.subscribe(subjects.organ_request("regen"), cb=rogue)  # no queue group: sees every request
+    sub = await bus.nc.subscribe(subjects.ORGANS_REQUEST, cb=rogue)  # no queue group: sees every request
     await bus.nc.flush()
     try:
         await publish_metrics(bus, node, [0, 1, 2, 3])
@@ -66,7 +70,7 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
     assert sorted((f.beat, f.organ) for f in flows) == sorted((b, o) for b in range(4) for o in subjects.ORGANS)
     assert ignored("invalid") >= before["invalid"] + 4
     assert ignored("unknown_or_stale") >= before["unknown_or_stale"] + 4
-    assert ignored("mismatch") >= before["mismatch"] + 4
+    assert ignored("mismatch") >= before["mismatch"] + 12
     # the real organ or the rogue answered first; the other answer of each beat is a duplicate (or late)
     assert ignored("duplicate") + ignored("late") >= before["duplicate"] + 4
 
@@ -100,14 +104,16 @@ async def test_late_organ_is_an_error_result_and_its_late_answer_is_ignored(nats
     late_before = ignored("late") + ignored("unknown_or_stale")
 
     async def slow_entropy(msg: Any) -> None:
-        request: OrganRequestV1 = decode(msg.data, OrganRequestV1).data
+        request: OrganRequestV1 | OrganBeatRequestV1 = decode(msg.data, (OrganRequestV1, OrganBeatRequestV1)).data
         await asyncio.sleep(0.3)  # past the 100 ms deadline
         flow = FlowResultV1(node=request.node, beat=request.beat, organ="entropy", replica="slow", elapsed_ms=300,
                             result=RegenResult(urgency=0, cost=0, issues=[], quarantined=[], improved=[],
                                                reinvested_mb=0))
         await msg.respond(encode(make_event(flow, source="/slow")))
 
-    sub = await bus.nc.subscribe(subjects.organ_request("entropy"), queue="organ-entropy", cb=slow_entropy)
+    # an entropy organ that answers late, whether asked with the others or (after its first miss) alone
+    sub = await bus.nc.subscribe(subjects.ORGANS_REQUEST, queue="organ-entropy", cb=slow_entropy)
+    sub_alone = await bus.nc.subscribe(subjects.organ_request("entropy"), queue="organ-entropy", cb=slow_entropy)
     await bus.nc.flush()
     try:
         await publish_metrics(bus, node, [0, 0])
@@ -116,6 +122,7 @@ async def test_late_organ_is_an_error_result_and_its_late_answer_is_ignored(nats
         await asyncio.sleep(0.5)
     finally:
         await sub.unsubscribe()
+        await sub_alone.unsubscribe()
     flows = [e.data for e in await node_events(bus, node, ("flow",))]
     await bus.drain()
     entropy = [f for f in flows if f.organ == "entropy"]

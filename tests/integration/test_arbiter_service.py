@@ -68,8 +68,12 @@ async def test_missing_organ_is_an_error_result_and_the_beat_completes(bus: Bus,
     async with organs(nats_url, tmp_path, which=("regen", "balance", "optimize")):
         await run_arbiter(nats_url, node, beats=2, organ_deadline_ms=100)
     flows = [e.data for e in await node_events(bus, node, ("flow",))]
-    entropy = [f for f in flows if f.organ == "entropy"]
-    assert len(entropy) == 2 and all(f.result.kind == "error" and "no entropy organ" in f.result.error for f in entropy)
+    entropy = sorted((f for f in flows if f.organ == "entropy"), key=lambda f: f.beat)
+    assert len(entropy) == 2 and all(f.result.kind == "error" for f in entropy)
+    # beat 0 asked the four organs in one request: no entropy answer by the deadline; beat 1 asked entropy
+    # alone, and NATS said at once that nothing listens
+    assert "no answer within 100 ms" in entropy[0].result.error
+    assert "no entropy organ is running" in entropy[1].result.error
     decisions = [e.data for e in await node_events(bus, node, ("decision",))]
     assert [d.beat for d in decisions] == [0, 1]
     assert decisions[0].evidence["failed_organs"] == "entropy"
@@ -119,7 +123,7 @@ async def test_without_tracing_a_beat_sends_no_trace_headers_and_keeps_its_messa
         if decode(msg.data).data.node == node:
             seen.append(msg)
 
-    spy = await bus.nc.subscribe(subjects.organ_request("regen"), cb=watch)
+    spy = await bus.nc.subscribe(subjects.ORGANS_REQUEST, cb=watch)
     try:
         async with organs(nats_url, tmp_path):
             await run_arbiter(nats_url, node, beats=2)
@@ -139,3 +143,36 @@ async def test_without_tracing_a_beat_sends_no_trace_headers_and_keeps_its_messa
     for msg in stored:
         assert msg.headers["Nats-Msg-Id"] == decode(msg.data).id
         assert "traceparent" not in msg.headers
+
+
+async def test_an_organ_missing_the_one_request_is_asked_alone_then_together_again(
+        bus: Bus, nats_url: str, tmp_path: Path, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entropy organ that only answers venom.organ.entropy (an organ service from before venom.organs):
+    beat 0 asks the four organs together and gets no entropy answer by the deadline; the next SOLO_BEATS
+    beats ask entropy alone (answered); then together again (missed again, and so on)."""
+    import venom_arbiter.service
+    from venom_common.events import decode, encode
+    from venom_common.events.payloads import EntropyResult, FlowResultV1, OrganRequestV1
+
+    monkeypatch.setattr(venom_arbiter.service, "SOLO_BEATS", 2)
+    node = f"n{unique}"
+
+    async def entropy_alone(msg: Any) -> None:
+        request: OrganRequestV1 = decode(msg.data, OrganRequestV1).data
+        flow = FlowResultV1(node=request.node, beat=request.beat, organ="entropy", replica="old", elapsed_ms=0.1,
+                            result=EntropyResult(threat_score=0.1, explanation="old", model_version="seed",
+                                                 threats=[], vulnerabilities=[], defended=0))
+        await msg.respond(encode(make_event(flow, source="/old")))
+
+    sub = await bus.nc.subscribe(subjects.organ_request("entropy"), queue="organ-entropy", cb=entropy_alone)
+    await bus.nc.flush()
+    try:
+        await publish_metrics(bus, node, [0] * 6)
+        async with organs(nats_url, tmp_path, which=("regen", "balance", "optimize")):
+            await run_arbiter(nats_url, node, beats=6, organ_deadline_ms=150)
+    finally:
+        await sub.unsubscribe()
+    flows = [e.data for e in await node_events(bus, node, ("flow",))]
+    entropy = {f.beat: f for f in flows if f.organ == "entropy"}
+    assert [entropy[b].replica for b in range(6)] == [None, "old", "old", None, "old", "old"]
+    assert all(f.result.kind == "regen" for f in flows if f.organ == "regen")

@@ -11,8 +11,14 @@ from prometheus_client import REGISTRY
 
 from venom_common.bus import Bus
 from venom_common.embedded import free_port
-from venom_common.events import encode, make_event, subjects
-from venom_common.events.payloads import FlowResultV1, GenomeView, OrganFeatures, OrganRequestV1
+from venom_common.events import decode, encode, make_event, subjects
+from venom_common.events.payloads import (
+    FlowResultV1,
+    GenomeView,
+    OrganBeatRequestV1,
+    OrganFeatures,
+    OrganRequestV1,
+)
 from venom_common.runner import serve
 from venom_common.settings import VenomSettings
 from venom_organs.adapters.model_store import ModelStore
@@ -102,3 +108,45 @@ async def test_entropy_organ_hot_reloads_newer_model(nats_url: str, tmp_path: Pa
         await bus.drain()
         stop.set()
         await task
+
+
+async def test_one_request_for_several_organs_is_answered_once_by_each_named_organ(nats_url: str, tmp_path: Path,
+                                                                                  unique: str) -> None:
+    """venom.organs: every organ service gets the request (a queue group per organ); each organ named
+    in it answers once (two replicas of entropy share the beats), an organ not named does not answer."""
+    started = [await start_organ(nats_url, organ, replica, tmp_path)
+               for organ, replica in (("entropy", "a"), ("entropy", "b"), ("regen", "r"), ("balance", "x"))]
+    entropy_a, entropy_b, regen, balance = (svc for svc, _, _ in started)
+    bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    node = f"n{unique}"
+    inbox = bus.nc.new_inbox()
+    replies: list[Any] = []
+    got = asyncio.Event()
+
+    async def on_reply(msg: Any) -> None:
+        replies.append((msg.subject, decode(msg.data, FlowResultV1).data))
+        if len(replies) == 120:
+            got.set()
+
+    sub = await bus.nc.subscribe(f"{inbox}.*", cb=on_reply)
+    try:
+        for beat in range(60):
+            ask = OrganBeatRequestV1(node=node, beat=beat, organs=["regen", "entropy"],
+                                     features=OrganFeatures(anoms=5, theta=0.6),
+                                     genome=GenomeView(R=0.25, B=0.25, E=0.15, O=0.35), deadline_ms=1000)
+            await bus.nc.publish(subjects.ORGANS_REQUEST, encode(make_event(ask, source="/t")), reply=f"{inbox}.{beat}")
+        await asyncio.wait_for(got.wait(), 10)
+        await asyncio.sleep(0.2)  # nothing more arrives
+        assert len(replies) == 120
+        assert sorted((f.beat, f.organ) for _, f in replies) == sorted(
+            (b, o) for b in range(60) for o in ("regen", "entropy"))
+        assert all(subject == f"{inbox}.{f.beat}" for subject, f in replies)
+        assert entropy_a.answered + entropy_b.answered == 60 and entropy_a.answered > 0 and entropy_b.answered > 0
+        assert regen.answered == 60 and balance.answered == 0
+        assert all(f.result.threat_score == pytest.approx(0.6457, abs=5e-5) for _, f in replies if f.organ == "entropy")
+    finally:
+        await sub.unsubscribe()
+        await bus.drain()
+        for _, stop, _ in started:
+            stop.set()
+        await asyncio.gather(*(task for _, _, task in started))

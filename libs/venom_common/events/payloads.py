@@ -228,6 +228,21 @@ class OrganRequestV1(Payload):
     deadline_ms: Annotated[float, Field(gt=0, le=60_000)]
 
 
+class OrganBeatRequestV1(Payload):
+    """The arbiter asks several organs at once for their results of one beat: one message on
+    ``venom.organs`` that every organ service receives (each organ's replicas in their own queue group);
+    each organ named in ``organs`` replies with its ``venom.flow.v1`` result, the others ignore it."""
+
+    EVENT_TYPE: ClassVar[str] = "venom.organs.request.v1"
+
+    node: NodeId
+    beat: int = Field(ge=0)
+    organs: Annotated[list[Organ], Field(min_length=1, max_length=4)]
+    features: OrganFeatures
+    genome: GenomeView
+    deadline_ms: Annotated[float, Field(gt=0, le=60_000)]
+
+
 class RegenResult(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     kind: Literal["regen"] = "regen"
@@ -477,6 +492,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         HardwareProfileV1,
         PulseV1,
         OrganRequestV1,
+        OrganBeatRequestV1,
         FlowResultV1,
         DecisionV1,
         GenomeV1,

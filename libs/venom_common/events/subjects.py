@@ -98,6 +98,11 @@ def organ_request(organ: str) -> str:
     return f"{PREFIX}.organ.{_token(organ, 'organ')}"
 
 
+#: Core NATS request subject every organ service answers (one queue group per organ): one request
+#: per beat for several organs (``venom.organs.request.v1``), each organ replying.
+ORGANS_REQUEST = f"{PREFIX}.organs"
+
+
 # --- wildcards used by streams and consumers --------------------------------------------------
 
 METRICS_ALL = f"{PREFIX}.metrics.*"

@@ -55,6 +55,7 @@ from venom_common.events.payloads import (
     InjectDataV1,
     MetricsV1,
     OrganError,
+    OrganBeatRequestV1,
     OrganFeatures,
     OrganRequestV1,
     PidState,
@@ -91,6 +92,9 @@ INJECTIONS = Counter("venom_inject_total", "inject_data commands", ["outcome"])
 THETA = Gauge("venom_theta", "θ of the node's latest sample")
 GENOME_WEIGHT = Gauge("venom_genome_weight", "Genome weights", ["base"])
 
+
+#: After an organ failed to answer the one request of a beat, for how many beats it is asked alone.
+SOLO_BEATS = 100
 
 #: Failures of the bus (NATS away or slow): the beat is sent again with the same ids, never skipped.
 BUS_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, OSError, nats.errors.Error)
@@ -182,6 +186,10 @@ class ArbiterService:
         self._store: StateStore | None = None
         self._quarantine_kv: Any = None
         self._pending: dict[tuple[int, str], asyncio.Future[FlowResultV1]] = {}
+        #: Organs asked alone (venom.organ.<organ>) and for how many more answered beats; the others are
+        #: asked together (venom.organs). Which organs each recent beat asked together.
+        self._alone: dict[str, int] = {}
+        self._asked_together: dict[int, list[str]] = {}
         self._inbox = ""
         self._subs: list[Any] = []
         self._injections: list[tuple[InjectDataV1, asyncio.Future[bool]]] = []
@@ -310,8 +318,11 @@ class ArbiterService:
         await done
 
     async def _on_reply(self, msg: Msg) -> None:
+        # The reply subject is <inbox>.<beat> for the one request of a beat, <inbox>.<beat>.<organ> for an
+        # organ asked alone.
+        asked = msg.subject[len(self._inbox) + 1:]
         if not msg.data and msg.headers and msg.headers.get("Status") == "503":
-            self._no_responders(msg.subject)
+            self._no_responders(asked)
             return
         try:
             event = decode(msg.data, FlowResultV1)
@@ -321,8 +332,8 @@ class ArbiterService:
             return
         flow: FlowResultV1 = event.data
         key = (flow.beat, flow.organ)
-        expected_suffix = f".{flow.beat}.{flow.organ}"
-        if flow.node != self.node or not msg.subject.endswith(expected_suffix):
+        beat, _, organ = asked.partition(".")
+        if flow.node != self.node or beat != str(flow.beat) or organ not in ("", flow.organ):
             RESULTS_IGNORED.labels("mismatch").inc()
             return
         future = self._pending.get(key)
@@ -337,19 +348,21 @@ class ArbiterService:
             return
         future.set_result(flow)
 
-    def _no_responders(self, subject: str) -> None:
-        """NATS says no replica of an organ listens: record the error now rather than at the deadline."""
+    def _no_responders(self, asked: str) -> None:
+        """NATS says nothing listens (to an organ asked alone: no replica of it; to the one request of a
+        beat: no organ service at all): record the errors now rather than at the deadline."""
+        beat_text, _, alone = asked.partition(".")
         try:
-            beat_text, organ = subject.rsplit(".", 2)[-2:]
-            key = (int(beat_text), organ)
+            beat = int(beat_text)
         except ValueError:
             RESULTS_IGNORED.labels("mismatch").inc()
             return
-        future = self._pending.get(key)
-        if future is not None and not future.done():
-            ORGAN_ERRORS.labels(organ, "no_responders").inc()
-            future.set_result(FlowResultV1(node=self.node, beat=key[0], organ=organ, replica=None,  # type: ignore[arg-type]
-                                           elapsed_ms=0.0, result=OrganError(error=f"no {organ} organ is running")))
+        for organ in (alone,) if alone else self._asked_together.get(beat, ()):
+            future = self._pending.get((beat, organ))
+            if future is not None and not future.done():
+                ORGAN_ERRORS.labels(organ, "no_responders").inc()
+                future.set_result(FlowResultV1(node=self.node, beat=beat, organ=organ, replica=None,  # type: ignore[arg-type]
+                                               elapsed_ms=0.0, result=OrganError(error=f"no {organ} organ is running")))
 
     # --- the pulse -----------------------------------------------------------------------------
 
@@ -455,7 +468,12 @@ class ArbiterService:
 
     async def _ask_organs(self, beat: int, features: OrganFeatures, genome: GenomeView,
                           source: str) -> dict[str, FlowResultV1]:
-        """F-ARB-1: the four organs in parallel, gathered with a deadline."""
+        """F-ARB-1: the four organs in parallel, gathered with a deadline.
+
+        One request on ``venom.organs`` asks every organ at once (each organ's replicas share it in their
+        queue group, each organ replies). An organ that did not answer it (no replica, late, or an organ
+        service that does not listen there) is asked alone on ``venom.organ.<organ>`` for the next
+        ``SOLO_BEATS`` beats, where NATS answers "no responders" at once when no replica runs."""
         assert self._ctx is not None
         loop = asyncio.get_running_loop()
         futures: dict[str, asyncio.Future[FlowResultV1]] = {}
@@ -463,6 +481,17 @@ class ArbiterService:
             fut: asyncio.Future[FlowResultV1] = loop.create_future()
             self._pending[(beat, organ)] = fut
             futures[organ] = fut
+        together = [organ for organ in ORGANS if organ not in self._alone]
+        if together:
+            self._asked_together[beat] = together
+            request = make_event(
+                OrganBeatRequestV1(node=self.node, beat=beat, organs=together, features=features, genome=genome,
+                                   deadline_ms=self.settings.organ_deadline_ms),
+                source=source,
+            )
+            await self._ctx.bus.publish_core(subjects.ORGANS_REQUEST, request, reply=f"{self._inbox}.{beat}",
+                                             only_recorded_spans=True)
+        for organ in self._alone:
             request = make_event(
                 OrganRequestV1(node=self.node, beat=beat, organ=organ, features=features, genome=genome,
                                deadline_ms=self.settings.organ_deadline_ms),
@@ -487,9 +516,17 @@ class ArbiterService:
         for organ, flow in results.items():
             if isinstance(flow.result, OrganError) and flow.replica is not None:
                 ORGAN_ERRORS.labels(organ, "failed").inc()
+            if flow.replica is None:  # no answer: ask it alone for a while
+                self._alone[organ] = SOLO_BEATS
+            elif organ in self._alone:
+                self._alone[organ] -= 1
+                if self._alone[organ] <= 0:
+                    del self._alone[organ]
         # forget beats older than the previous one (stale answers are counted as unknown)
         for key in [k for k in self._pending if k[0] < beat - 1]:
             del self._pending[key]
+        for old in [b for b in self._asked_together if b < beat - 1]:
+            del self._asked_together[old]
         return results
 
     async def run_beat(self, metrics_id: str | None) -> BeatOutcome:

@@ -1,7 +1,12 @@
 """The organ service: answers the arbiter's requests for one organ, in a queue group (F-ORG-5).
 
-Every replica of an organ subscribes to ``venom.organ.<organ>`` in the queue
-group ``organ-<organ>``, so NATS hands each request to exactly one replica.
+Every replica of an organ subscribes, in the queue group ``organ-<organ>``, to two subjects, so
+NATS hands each request to exactly one replica of each organ:
+
+* ``venom.organs`` — one request per beat for several organs (``venom.organs.request.v1``); every
+  organ service receives it (one queue group per organ) and answers if its organ is named in it;
+* ``venom.organ.<organ>`` — a request for this organ alone (``venom.organ.request.v1``).
+
 The reply is a ``venom.flow.v1`` event (FlowResultV1) sent to the request's
 reply subject; the arbiter records it. A request that does not validate is
 counted and dropped (the arbiter then records an error result at its deadline).
@@ -28,7 +33,7 @@ from nats.aio.msg import Msg
 from prometheus_client import Counter, Gauge, Histogram
 
 from venom_common.events import Envelope, encode, make_event, subjects
-from venom_common.events.payloads import FlowResultV1, OrganError, OrganRequestV1
+from venom_common.events.payloads import FlowResultV1, OrganBeatRequestV1, OrganError, OrganRequestV1
 from venom_common.runner import ServiceContext
 
 from venom_organs.adapters.model_store import ModelStore
@@ -57,6 +62,7 @@ class OrganService:
         self.store = ModelStore(settings.model_dir)
         self.scorer = ThreatScorer()
         self._sub: Any = None
+        self._shared_sub: Any = None
         self._reload_task: asyncio.Task[None] | None = None
         self._ctx: ServiceContext | None = None
         self.answered = 0
@@ -67,7 +73,7 @@ class OrganService:
 
     # --- the rules ---------------------------------------------------------------------------
 
-    def compute(self, request: OrganRequestV1) -> FlowResultV1:
+    def compute(self, request: OrganRequestV1 | OrganBeatRequestV1) -> FlowResultV1:
         started = time.perf_counter()
         try:
             if self.organ == "regen":
@@ -97,6 +103,10 @@ class OrganService:
             subjects.organ_request(self.organ), self._on_request, queue=f"organ-{self.organ}",
             expected=OrganRequestV1, name=self.name, only_recorded_spans=True,
         )
+        self._shared_sub = await ctx.bus.subscribe(
+            subjects.ORGANS_REQUEST, self._on_beat_request, queue=f"organ-{self.organ}",
+            expected=OrganBeatRequestV1, name=self.name, only_recorded_spans=True,
+        )
         gc.freeze()
 
     def _flow_subject(self, node: str) -> str:
@@ -116,6 +126,19 @@ class OrganService:
         if not msg.reply:
             ANSWERED.labels(self.organ, "no_reply_subject").inc()
             return
+        await self._answer(request, msg)
+
+    async def _on_beat_request(self, event: Envelope[Any], msg: Msg) -> None:
+        """One request for several organs: answered if this organ is one of them (else not ours)."""
+        request: OrganBeatRequestV1 = event.data
+        if self.organ not in request.organs:
+            return
+        if not msg.reply:
+            ANSWERED.labels(self.organ, "no_reply_subject").inc()
+            return
+        await self._answer(request, msg)
+
+    async def _answer(self, request: OrganRequestV1 | OrganBeatRequestV1, msg: Msg) -> None:
         flow = self.compute(request)
         assert self._ctx is not None
         reply = make_event(flow, source=self._ctx.source, subject=self._flow_subject(request.node))
@@ -147,9 +170,10 @@ class OrganService:
             self._reload_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reload_task
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.drain()  # answers the requests already received, then unsubscribes
+        for sub in (self._shared_sub, self._sub):
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.drain()  # answers the requests already received, then unsubscribes
 
     def ready(self) -> bool:
-        return self._sub is not None
+        return self._sub is not None and self._shared_sub is not None
