@@ -69,3 +69,24 @@ async def test_a_dead_worker_fails_one_batch_and_the_next_gets_a_new_one() -> No
 def test_negative_workers_are_refused() -> None:
     with pytest.raises(ValueError):
         Encoder(-1)
+
+
+async def test_small_batches_are_encoded_in_process_large_ones_on_a_worker() -> None:
+    raws, _ = _payloads()
+    encoder = Encoder(1, inline_below=10)
+    try:
+        assert await encoder(raws[:9]) == encode_raw(raws[:9])
+        assert encoder.inline_batches == 1 and encoder._pool is None  # no worker was needed
+        assert await encoder(raws) == encode_raw(raws)  # 50 payloads: on the worker
+        assert encoder.inline_batches == 1 and encoder._pool is not None
+    finally:
+        encoder.close()
+    with pytest.raises(ValueError):
+        Encoder(1, inline_below=-1)
+
+
+def test_the_service_encodes_small_fetches_in_process_by_default() -> None:
+    from venom_ledger.settings import LedgerSettings
+
+    settings = LedgerSettings(_env_file=None)
+    assert settings.ledger_encode_workers == 1 and settings.ledger_encode_inline_below == 64

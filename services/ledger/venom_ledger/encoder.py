@@ -90,12 +90,21 @@ def _worker_started() -> None:
 class Encoder:
     """:func:`encode_raw` on ``workers`` processes (``0``: called in this process). Awaitable on a
     batch of raw payloads (the bus's ``decode_batch``). A worker that dies fails the batch it had
-    (the bus redelivers it) and the pool is started again for the next one."""
+    (the bus redelivers it) and the pool is started again for the next one.
 
-    def __init__(self, workers: int) -> None:
+    A batch of fewer than ``inline_below`` payloads is encoded in this process all the same: a worker
+    round trip costs ~0.4 ms of CPU over the two processes (and as much latency), more than encoding
+    a few dozen events, and small fetches mean the ledger keeps up anyway. Workers pay off on a
+    backlog, where they run beside the append (docs/BENCHMARKS.md, 2026-11-22)."""
+
+    def __init__(self, workers: int, inline_below: int = 0) -> None:
         if workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers}")
+        if inline_below < 0:
+            raise ValueError(f"inline_below must be >= 0, got {inline_below}")
         self.workers = workers
+        self.inline_below = inline_below
+        self.inline_batches = 0  # batches encoded in this process (counted for tests and metrics)
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -112,7 +121,8 @@ class Encoder:
             await asyncio.gather(*(loop.run_in_executor(self._pool, encode_compact, []) for _ in range(self.workers)))
 
     async def __call__(self, payloads: list[bytes]) -> list[CanonicalRecord | Rejected]:
-        if not self.workers:
+        if not self.workers or len(payloads) < self.inline_below:
+            self.inline_batches += 1
             return encode_raw(payloads)
         self.start()
         assert self._pool is not None

@@ -59,7 +59,7 @@ class LedgerService:
         self.store = LedgerStore(self.engine, self.chain)
         self.writer = ChainWriter(self.engine, self.chain)
         self.ledger = Ledger(self.store, self.writer, signing_key=load_signing_key(settings))
-        self.encoder = Encoder(settings.ledger_encode_workers)
+        self.encoder = Encoder(settings.ledger_encode_workers, settings.ledger_encode_inline_below)
         self._write_lock = asyncio.Lock()
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
