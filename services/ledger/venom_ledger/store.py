@@ -83,6 +83,30 @@ HEAD_AND_RECORDED_SQL = (
     "SELECT NULL::bigint, NULL::text, event_id FROM ledger_entries WHERE chain = $1 AND event_id = ANY($3::text[])"
 )
 
+#: A batch of at most this many entries (on a chain past its genesis) is appended with one statement in
+#: autocommit: the head check, the entries and the Merkle nodes together, atomic and durable when it
+#: returns. Measured per 7-entry batch: 0.29-0.34 ms of the writer's CPU against 0.76-0.91 ms for the
+#: transaction (BEGIN, head query, two COPYs, COMMIT through SQLAlchemy), 0.75 against 1.1-1.3 ms wall.
+#: Larger batches go through COPY, which PostgreSQL takes faster (500 entries: 17.5-18.4 ms against
+#: 19.1-22.7 ms wall) (docs/BENCHMARKS.md, 2026-11-22).
+ONE_STATEMENT_MAX = 128
+
+#: The one-statement append (see ONE_STATEMENT_MAX). $2/$3: the index and hash of the head this writer
+#: holds; nothing is written unless that row is the chain's last. $4: the batch's timestamp; $5-$9 the
+#: entries' index, data, previous hash, hash, event id; $10-$12 the new stored nodes' level, index, hash.
+APPEND_ONE_STATEMENT_SQL = (
+    "WITH head AS (SELECT count(*) = 1 AND bool_and(h.idx = $2 AND h.hash = $3) AS ok FROM "
+    "(SELECT idx, hash FROM ledger_entries WHERE chain = $1 AND idx >= $2 ORDER BY idx LIMIT 2) h), "
+    "e AS (INSERT INTO ledger_entries (chain, idx, timestamp, data, previous_hash, hash, event_id) "
+    "SELECT $1, u.i, $4, u.d, u.p, u.h, u.ev "
+    "FROM unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u(i, d, p, h, ev), head "
+    "WHERE head.ok RETURNING 1), "
+    "n AS (INSERT INTO ledger_merkle_nodes (chain, level, idx, hash) SELECT $1, u.l, u.i, u.h "
+    "FROM unnest($10::smallint[], $11::bigint[], $12::bytea[]) AS u(l, i, h), head WHERE head.ok RETURNING 1) "
+    "SELECT head.ok, (SELECT count(*) FROM e) AS entries, (SELECT count(*) FROM n) AS nodes FROM head"
+)
+
+
 class CanonicalRecord(NamedTuple):
     """A record whose data is encoded already: the canonical JSON of a JSON object (the bytes an
     entry stores and hashes), and the event id. Encoding does not depend on the chain, so it can
@@ -533,6 +557,20 @@ class ChainWriter:
                 seen.add(rec.event_id)
             fresh.append(rec)
         assert self._conn is not None
+        if self.head.tree_size and 0 < len(fresh) <= ONE_STATEMENT_MAX:
+            try:
+                return await self._append_in_one_statement(fresh, timestamp)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != EVENT_ID_KEY:
+                    await self.release()
+                    raise
+                # an event recorded already (a redelivery): nothing was written; the transaction below
+                # writes the batch without it
+            except NotTheWriter:
+                raise
+            except BaseException:
+                await self.release()
+                raise
         try:
             # Optimistic: the unique (chain, event_id) key refuses an event recorded already, and then
             # (rarely: a redelivery) the batch is written again without the recorded ones. Looking every
@@ -558,6 +596,33 @@ class ChainWriter:
         except BaseException:
             await self.release()
             raise
+        self._frontier = frontier
+        self._head = Head(built[-1].index + 1, built[-1].hash)
+        return built
+
+    async def _append_in_one_statement(self, records: list[CanonicalRecord], timestamp: str) -> list[Entry]:
+        """Append ``records`` with :data:`APPEND_ONE_STATEMENT_SQL` (atomic: all or nothing)."""
+        assert self._conn is not None
+        if self._conn.in_transaction():
+            await self._conn.commit()
+        head = self.head
+        built = self._link(records, timestamp)
+        frontier = self.frontier.copy()
+        nodes = frontier.extend([bytes.fromhex(en.hash) for en in built], MIN_STORED_LEVEL)
+        raw = await driver_connection(self._conn)
+        row = await raw.fetchrow(
+            APPEND_ONE_STATEMENT_SQL, self.chain, head.tree_size - 1, head.last_hash, timestamp,
+            [en.index for en in built], [en.data_json.decode("utf-8") for en in built],
+            [en.previous_hash for en in built], [en.hash for en in built], [en.event_id for en in built],
+            [level for level, _, _ in nodes], [idx for _, idx, _ in nodes], [value for _, _, value in nodes])
+        if row is None or not row["ok"]:
+            await self.release()
+            raise NotTheWriter(f"chain {self.chain!r} changed under this writer (its head is no longer "
+                               f"{head.tree_size - 1}:{head.last_hash}); reloading")
+        if (row["entries"], row["nodes"]) != (len(built), len(nodes)):  # cannot happen: the arrays are given whole
+            await self.release()
+            raise RuntimeError(f"one-statement append wrote {row['entries']} entries and {row['nodes']} nodes, "
+                               f"expected {len(built)} and {len(nodes)}")
         self._frontier = frontier
         self._head = Head(built[-1].index + 1, built[-1].hash)
         return built
