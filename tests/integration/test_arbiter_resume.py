@@ -15,7 +15,9 @@ import pytest
 
 from venom_common.bus import Bus
 from venom_common.embedded import free_port, stop_processes
+from venom_common.events import subjects
 from venom_common.settings import VenomSettings
+from venom_common.streams import EVENTS
 
 from support.beat import node_events, organs, publish_metrics
 
@@ -89,14 +91,18 @@ async def _pulses(nats_url: str, node: str) -> list[Any]:
         await bus.drain()
 
 
+@pytest.mark.parametrize("atomic", ["false", "true"], ids=["one_by_one", "atomic_batches"])
 async def test_kill_9_in_the_pipelined_clock_drive_repeats_and_skips_no_beat(nats_url: str, tmp_path: Path,
-                                                                             unique: str) -> None:
+                                                                             unique: str, atomic: str) -> None:
     """Clock drive with several beats in flight: a kill -9 leaves beats sent and not stored; the restart
-    runs them again under their stored pulse ids, so every beat number has one pulse and one genome."""
+    runs them again under their stored pulse ids, so every beat number has one pulse and one genome.
+    The same with atomic batches (a kill -9 can leave a batch half sent: it stays open on the server,
+    uncommitted, and the beat runs again)."""
     bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
     await bus.ensure_streams()
     node = f"p{unique}"
-    fast = {"VENOM_DRIVE": "clock", "VENOM_PERIOD_S": "0.002", "VENOM_PIPELINE_DEPTH": "8"}
+    fast = {"VENOM_DRIVE": "clock", "VENOM_PERIOD_S": "0.002", "VENOM_PIPELINE_DEPTH": "8",
+            "VENOM_ATOMIC_BATCHES": atomic}
     procs: list[subprocess.Popen[bytes]] = []
     try:
         async with organs(nats_url, tmp_path / "models"):
@@ -121,3 +127,9 @@ async def test_kill_9_in_the_pipelined_clock_drive_repeats_and_skips_no_beat(nat
     assert beats == list(range(len(beats))), "a beat was repeated or skipped"
     pulses = sorted(e.data.beat for e in await _pulses(nats_url, node))
     assert pulses == beats, "every beat has exactly one pulse"
+    check = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
+    try:  # which way the beats were stored: the server keeps a batch's Nats-Batch-Id header
+        last = await check.js.get_last_msg(EVENTS.name, subjects.genome(node))
+    finally:
+        await check.drain()
+    assert ("Nats-Batch-Id" in (last.headers or {})) == (atomic == "true")
