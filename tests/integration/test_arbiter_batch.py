@@ -14,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nats.js import api as js_api
 from prometheus_client import REGISTRY
 
 from venom_arbiter.service import ArbiterService
 from venom_common.bus import Bus
-from venom_common.events import decode
-from venom_common.streams import EVENTS
 
-from support.beat import organs, publish_metrics, run_arbiter
+from support.beat import organs, publish_metrics, run_arbiter, stored_events
 
 pytestmark = pytest.mark.integration
 
@@ -30,23 +27,9 @@ KINDS = ["venom.beat.v1", "venom.flow.v1", "venom.flow.v1", "venom.flow.v1", "ve
          "venom.decision.v1", "venom.genome.v1"]
 
 
-async def stored_events(bus: Bus, node: str) -> list[tuple[int, Any, dict[str, str]]]:
+async def node_stored_events(bus: Bus, node: str) -> list[tuple[int, Any, dict[str, str]]]:
     """(stream sequence, event, headers) of every event of ``node`` in VENOM_EVENTS, in stream order."""
-    out = []
-    for subject in (f"venom.*.{node}", f"venom.*.{node}.*"):
-        info = await bus.js.stream_info(EVENTS.name, subjects_filter=subject)
-        total = sum((info.state.subjects or {}).values())
-        if not total:
-            continue
-        sub = await bus.js.subscribe(subject, ordered_consumer=True, stream=EVENTS.name,
-                                     deliver_policy=js_api.DeliverPolicy.ALL)
-        try:
-            for _ in range(total):
-                msg = await sub.next_msg(timeout=5)
-                out.append((msg.metadata.sequence.stream, decode(msg.data), dict(msg.headers or {})))
-        finally:
-            await sub.unsubscribe()
-    return sorted(out, key=lambda item: item[0])
+    return await stored_events(bus, [f"venom.*.{node}", f"venom.*.{node}.*"])
 
 
 def failures() -> float:
@@ -71,7 +54,7 @@ async def test_each_beat_is_one_batch_with_consecutive_sequences(bus: Bus, nats_
     before = failures()
     async with organs(nats_url, tmp_path):
         svc = await run_arbiter(nats_url, node, beats=3, atomic_batches=True)
-    events = await stored_events(bus, node)
+    events = await node_stored_events(bus, node)
     assert_each_beat_stored_once(events, 3)
     for beat in range(3):
         mine = [(seq, event, headers) for seq, event, headers in events if event.data.beat == beat]
@@ -105,7 +88,7 @@ async def test_a_lost_batch_ack_is_followed_by_the_events_one_by_one_stored_once
     async with organs(nats_url, tmp_path):
         svc = await run_arbiter(nats_url, node, beats=4, publish_timeout_s=0.5, atomic_batches=True)
     assert lost == [1] and failures() == before + 1
-    events = await stored_events(bus, node)
+    events = await node_stored_events(bus, node)
     assert_each_beat_stored_once(events, 4)
     genome_seq = max(seq for seq, event, _ in events if event.type == "venom.genome.v1")
     assert svc.state.genome_seq == genome_seq and svc.state.beat == 4 and svc.beats_done == 4
@@ -130,7 +113,7 @@ async def test_a_refused_batch_is_followed_by_the_events_one_by_one_stored_once(
     async with organs(nats_url, tmp_path):
         svc = await run_arbiter(nats_url, node, beats=4, publish_timeout_s=5, atomic_batches=True)
     assert failures() == before + 1
-    events = await stored_events(bus, node)
+    events = await node_stored_events(bus, node)
     assert_each_beat_stored_once(events, 4)
     genome_seq = max(seq for seq, event, _ in events if event.type == "venom.genome.v1")
     assert svc.state.genome_seq == genome_seq and svc.state.beat == 4
@@ -142,7 +125,7 @@ async def test_by_default_each_event_is_published_and_acked_on_its_own(bus: Bus,
     await publish_metrics(bus, node, [0, 1])
     async with organs(nats_url, tmp_path):
         svc = await run_arbiter(nats_url, node, beats=2)
-    events = await stored_events(bus, node)
+    events = await node_stored_events(bus, node)
     assert_each_beat_stored_once(events, 2)
     assert not any("Nats-Batch-Id" in headers for _, _, headers in events)
     genome_seq = max(seq for seq, event, _ in events if event.type == "venom.genome.v1")

@@ -59,9 +59,8 @@ async def organs(nats_url: str, model_dir: Path, which: tuple[str, ...] = subjec
         await asyncio.gather(*(task for _, _, task in running))
 
 
-async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "flow", "decision", "genome", "alert")) -> list[Any]:
-    """Every event of ``node`` in VENOM_EVENTS for the given kinds, in stream order."""
-    filters = [f"venom.{k}.{node}" if k != "flow" else f"venom.flow.{node}.*" for k in kinds]
+async def stored_events(bus: Bus, filters: list[str]) -> list[tuple[int, Any, dict[str, str]]]:
+    """(stream sequence, event, headers) of every event in VENOM_EVENTS on the subject filters, in stream order."""
     out = []
     for subject in filters:
         try:
@@ -76,10 +75,16 @@ async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "fl
         try:
             for _ in range(total):
                 msg = await sub.next_msg(timeout=5)
-                out.append((msg.metadata.sequence.stream, decode(msg.data)))
+                out.append((msg.metadata.sequence.stream, decode(msg.data), dict(msg.headers or {})))
         finally:
             await sub.unsubscribe()
-    return [e for _, e in sorted(out, key=lambda pair: pair[0])]
+    return sorted(out, key=lambda item: item[0])
+
+
+async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "flow", "decision", "genome", "alert")) -> list[Any]:
+    """Every event of ``node`` in VENOM_EVENTS for the given kinds, in stream order."""
+    filters = [f"venom.{k}.{node}" if k != "flow" else f"venom.flow.{node}.*" for k in kinds]
+    return [event for _, event, _ in await stored_events(bus, filters)]
 
 
 async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> ArbiterService:
