@@ -257,7 +257,8 @@ async def _append_through_service(options: BenchOptions, nats_url: str, database
                 raise RuntimeError("the ledger service stopped before it was ready")
             await asyncio.sleep(0.001)
         pool = service.encoder._pool
-        groups = {"service": [os.getpid()], "encoder": list(pool._processes) if pool is not None else []}
+        # the pool's worker pids (a private attribute of ProcessPoolExecutor: none when it is missing)
+        groups = {"service": [os.getpid()], "encoder": list(getattr(pool, "_processes", None) or {})}
         groups.update({name: [pid] for name, pid in options.server_pids.items() if pid is not None})
         meter = _CpuMeter(groups)
         meter.start()
