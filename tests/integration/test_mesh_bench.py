@@ -22,8 +22,10 @@ def test_bench_mesh_figures_within_bounds(mode: str) -> None:
     assert out["nodes"] == 4 and out["mode"] == mode
     # Replies to newcomers make convergence much faster than one interval.
     assert out["converge_s"]["max"] < 0.1
-    # Scheduling slack on a busy 2-core machine: 0.15 s beyond the design bound.
-    assert low - 0.01 <= out["detect_s"]["min"] and out["detect_s"]["max"] <= high + 0.15
+    # Scheduling slack on a busy 2-core machine: 0.15 s either side of the design bound. Below it too: the
+    # victim's announce loop sleeps an interval after each announcement, so when the loop ran late its last
+    # announcement was more than an interval old when it stopped (seen once in CI: 0.167 s against 0.2 s).
+    assert low - 0.15 <= out["detect_s"]["min"] and out["detect_s"]["max"] <= high + 0.15
 
 
 def test_bench_mesh_refuses_unknown_mode() -> None:
