@@ -170,6 +170,13 @@ class Bus:
 
     # --- publishing ----------------------------------------------------------------------------
 
+    def _publish_span(self, subject: str, event: Envelope[Any]) -> Any:
+        """The producer span of one JetStream publish (a context manager yielding the span)."""
+        return self._tracer.start_as_current_span(
+            f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": subject,
+                        "messaging.message.id": event.id})
+
     def _headers(self, event: Envelope[Any]) -> dict[str, str]:
         headers: dict[str, str] = {"Nats-Msg-Id": event.id}
         inject_headers(headers)
@@ -177,10 +184,7 @@ class Bus:
 
     async def publish(self, subject: str, event: Envelope[Any], *, timeout: float = 5.0) -> js_api.PubAck:
         """Publish to JetStream and wait until the stream stored it."""
-        with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
-            span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.destination.name", subject)
-            span.set_attribute("messaging.message.id", event.id)
+        with self._publish_span(subject, event):
             ack = await self.js.publish(subject, encode(event), timeout=timeout, headers=self._headers(event))
         m.EVENTS_PUBLISHED.labels(m.kind_of(subject)).inc()
         return ack
@@ -215,10 +219,7 @@ class Bus:
                     for subject, event in items]
         futures = []
         for subject, event in items:
-            with self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER) as span:
-                span.set_attribute("messaging.system", "nats")
-                span.set_attribute("messaging.destination.name", subject)
-                span.set_attribute("messaging.message.id", event.id)
+            with self._publish_span(subject, event):
                 futures.append(await self.js.publish_async(subject, encode(event), headers=self._headers(event)))
         return futures
 
@@ -248,12 +249,8 @@ class Bus:
             headers = {"Nats-Msg-Id": event.id, "Nats-Batch-Id": batch_id, "Nats-Batch-Sequence": str(n)}
             if n == last:
                 headers["Nats-Batch-Commit"] = "1"
-            with (self._tracer.start_as_current_span(f"publish {m.kind_of(subject)}", kind=SpanKind.PRODUCER)
-                  if traced else contextlib.nullcontext()) as span:
+            with self._publish_span(subject, event) if traced else contextlib.nullcontext() as span:
                 if span is not None:
-                    span.set_attribute("messaging.system", "nats")
-                    span.set_attribute("messaging.destination.name", subject)
-                    span.set_attribute("messaging.message.id", event.id)
                     inject_headers(headers)
                 if n < last:
                     await self.nc.publish(subject, encode(event), headers=headers)
@@ -800,11 +797,15 @@ class Consumer:
             try:
                 valid.append((decode(msg.data, expected), msg))
             except InvalidEvent as exc:
-                _reject(self.name, exc)
-                await _quiet(msg.term())
-                if self.on_invalid is not None:
-                    self.on_invalid(exc)
+                await self._refuse(msg, exc)
         return valid
+
+    async def _refuse(self, msg: _Delivery, exc: InvalidEvent) -> None:
+        """An invalid message: counted and logged, terminated (never redelivered), reported to ``on_invalid``."""
+        _reject(self.name, exc)
+        await _quiet(msg.term())
+        if self.on_invalid is not None:
+            self.on_invalid(exc)
 
     async def _decode_batch(self, msgs: list[_Delivery]) -> tuple[list[tuple[str | None, _Delivery]], list[Any],
                                                                    Exception | None]:
@@ -822,11 +823,7 @@ class Consumer:
         prepared: list[Any] = []
         for msg, result in zip(msgs, results, strict=True):
             if isinstance(result, Rejected):
-                exc = InvalidEvent(result.reason, result.detail)
-                _reject(self.name, exc)
-                await _quiet(msg.term())
-                if self.on_invalid is not None:
-                    self.on_invalid(exc)
+                await self._refuse(msg, InvalidEvent(result.reason, result.detail))
             else:
                 delivered.append((None, msg))
                 prepared.append(result)

@@ -47,7 +47,7 @@ EVENTS = StreamSpec(
         subj.LEDGER_CHECKPOINT,
     ),
     max_age_s=7 * 24 * 3600,
-    allow_atomic=True,  # the arbiter stores each beat's events as one atomic batch
+    allow_atomic=True,  # the arbiter stores each beat's events as one atomic batch with VENOM_ATOMIC_BATCHES
 )
 
 METRICS = StreamSpec(

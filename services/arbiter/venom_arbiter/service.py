@@ -564,7 +564,7 @@ class ArbiterService:
             pulse_event = make_event(pulse, source=source, subject=self._beat_subject, event_id=pulse_id,
                                      time=pulse_time)
             # Until the beat is stored, a retry (or a restart) reuses the pulse id, so every event id of the
-            # beat stays the same. The pulse is stored with the rest of the beat (one atomic batch).
+            # beat stays the same. The pulse is sent with the rest of the beat once its outcome is known.
             self._pulse_ids[beat] = (pulse_id, pulse_time)
             pulse_item = (self._beat_subject, pulse_event)
             flows = await self._ask_organs(beat, features, view, source)
@@ -601,7 +601,7 @@ class ArbiterService:
                              output=step.output, delta_o=step.delta_o, delta_v=step.delta_v),
                 e_feedback_t=evolved.e_feedback_t, metrics_id=metrics_id,
             )
-            items: list[tuple[str, Envelope[Any]]] = [
+            items: list[tuple[str, Envelope[Any]]] = [pulse_item] + [
                 (self._flow_subjects[organ],
                  make_event(flows[organ], source=source, subject=self._flow_subjects[organ],
                             event_id=derived_event_id(pulse_id, f"flow.{organ}"), time=pulse_time))
@@ -617,7 +617,6 @@ class ArbiterService:
                 items.append((self._alert_subject,
                               make_event(alert, source=source, subject=self._alert_subject,
                                          event_id=derived_event_id(pulse_id, "alert"), time=pulse_time)))
-            items.insert(0, pulse_item)
             batched = self._atomic
             futures = [await self._send_batch(items)] if batched else await self._send(items)
         # The next beat starts from this one's outcome; the stored state (self.state) follows at commit.

@@ -596,9 +596,7 @@ class ChainWriter:
         except BaseException:
             await self.release()
             raise
-        self._frontier = frontier
-        self._head = Head(built[-1].index + 1, built[-1].hash)
-        return built
+        return self._advance(built, frontier)
 
     async def _append_in_one_statement(self, records: list[CanonicalRecord], timestamp: str) -> list[Entry]:
         """Append ``records`` with :data:`APPEND_ONE_STATEMENT_SQL` (atomic: all or nothing)."""
@@ -607,8 +605,7 @@ class ChainWriter:
             await self._conn.commit()
         head = self.head
         built = self._link(records, timestamp)
-        frontier = self.frontier.copy()
-        nodes = frontier.extend([bytes.fromhex(en.hash) for en in built], MIN_STORED_LEVEL)
+        frontier, nodes = self._new_nodes(built)
         raw = await driver_connection(self._conn)
         row = await raw.fetchrow(
             APPEND_ONE_STATEMENT_SQL, self.chain, head.tree_size - 1, head.last_hash, timestamp,
@@ -623,6 +620,15 @@ class ChainWriter:
             await self.release()
             raise RuntimeError(f"one-statement append wrote {row['entries']} entries and {row['nodes']} nodes, "
                                f"expected {len(built)} and {len(nodes)}")
+        return self._advance(built, frontier)
+
+    def _new_nodes(self, built: list[Entry]) -> tuple[merkle.Frontier, list[tuple[int, int, bytes]]]:
+        """The frontier ``built`` leaves and the (level, index, hash) of the stored nodes it completes."""
+        frontier = self.frontier.copy()
+        return frontier, frontier.extend([bytes.fromhex(en.hash) for en in built], MIN_STORED_LEVEL)
+
+    def _advance(self, built: list[Entry], frontier: merkle.Frontier) -> list[Entry]:
+        """Move the in-memory head past ``built`` (once it is committed); returns ``built``."""
         self._frontier = frontier
         self._head = Head(built[-1].index + 1, built[-1].hash)
         return built
@@ -668,10 +674,9 @@ class ChainWriter:
         head check opened (measured: several times faster than multi-row INSERT, docs/BENCHMARKS.md).
         """
         assert self._conn is not None
-        frontier = self.frontier.copy()
+        frontier, nodes = self._new_nodes(built)
         chain = self.chain
-        node_rows = [(chain, level, idx, value) for level, idx, value in
-                     frontier.extend([bytes.fromhex(en.hash) for en in built], MIN_STORED_LEVEL)]
+        node_rows = [(chain, level, idx, value) for level, idx, value in nodes]
         entry_rows = [(chain, en.index, en.timestamp, en.data_json.decode("utf-8"), en.previous_hash, en.hash,
                        en.event_id) for en in built]
         raw = await driver_connection(self._conn)

@@ -123,9 +123,6 @@ class OrganService:
             ANSWERED.labels(self.organ, "wrong_organ").inc()
             log.warning("request for organ %s reached %s; ignored", request.organ, self.organ)
             return
-        if not msg.reply:
-            ANSWERED.labels(self.organ, "no_reply_subject").inc()
-            return
         await self._answer(request, msg)
 
     async def _on_beat_request(self, event: Envelope[Any], msg: Msg) -> None:
@@ -133,12 +130,12 @@ class OrganService:
         request: OrganBeatRequestV1 = event.data
         if self.organ not in request.organs:
             return
-        if not msg.reply:
-            ANSWERED.labels(self.organ, "no_reply_subject").inc()
-            return
         await self._answer(request, msg)
 
     async def _answer(self, request: OrganRequestV1 | OrganBeatRequestV1, msg: Msg) -> None:
+        if not msg.reply:
+            ANSWERED.labels(self.organ, "no_reply_subject").inc()
+            return
         flow = self.compute(request)
         assert self._ctx is not None
         reply = make_event(flow, source=self._ctx.source, subject=self._flow_subject(request.node))

@@ -242,9 +242,13 @@ def labels_for(timestamps: list[datetime], windows: list[tuple[datetime, datetim
     return labels
 
 
-def iter_benchmark(root: Path, *, categories: list[str] | None = None) -> Iterator[tuple[Series, np.ndarray]]:
-    """Each labelled file under root/data, in sorted order, with its per-row labels."""
-    windows = read_windows(root)
+def iter_benchmark(root: Path, *, categories: list[str] | None = None,
+                   windows: dict[str, list[tuple[datetime, datetime]]] | None = None,
+                   ) -> Iterator[tuple[Series, np.ndarray]]:
+    """Each labelled file under root/data, in sorted order, with its per-row labels (``windows``:
+    ``read_windows(root)`` when the caller has read them already)."""
+    if windows is None:
+        windows = read_windows(root)
     data_dir = root / "data"
     if not data_dir.is_dir():
         raise NabFormatError(f"{data_dir}: not a directory (expected NAB layout <root>/data/<category>/*.csv)")
@@ -309,7 +313,7 @@ def evaluate_nab(
     files: list[FileResult] = []
     name = ""
     windows = read_windows(root)
-    for series, labels in iter_benchmark(root, categories=categories):
+    for series, labels in iter_benchmark(root, categories=categories, windows=windows):
         detector = detector_factory()
         name = detector.name
         spans = window_spans(series.timestamps, windows[series.key])
