@@ -157,26 +157,15 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         procs.extend(arbiters)
         for node in node_ids:
             await wait_ready(ports[f"arbiter-{node}"])
-        import psutil
+        from venom_common.cpu import CpuMeter
 
-        def cpu_s(pid: int | None) -> float:
-            try:
-                t = psutil.Process(pid).cpu_times()
-                return t.user + t.system
-            except (psutil.Error, TypeError):
-                return 0.0
-
-        groups = {"arbiter": [p.pid for p in arbiters], "organs": [p.pid for p in procs[1:5]],
-                  "ledger": [procs[0].pid], "nats-server": [nats_server.pid if nats_server else None],
-                  "postgres": [pg.pid if pg else None]}
-        pg_children = (lambda: [c.pid for c in psutil.Process(pg.pid).children()] if pg and pg.pid else [])
-        cpu_before = {g: sum(cpu_s(pid) for pid in pids) for g, pids in groups.items()}
-        pg_before = {pid: cpu_s(pid) for pid in pg_children()}
+        meter = CpuMeter({"arbiter": [p.pid for p in arbiters], "organs": [p.pid for p in procs[1:5]],
+                          "ledger": [procs[0].pid], "nats-server": [nats_server.pid if nats_server else None],
+                          "postgres": [pg.pid if pg else None]}, trees={"postgres"})
+        meter.start()
         await asyncio.sleep(duration)
-        cpu_after = {g: sum(cpu_s(pid) for pid in pids) for g, pids in groups.items()}
-        pg_after = {pid: cpu_s(pid) for pid in pg_children()}
-        cpu_used = {g: cpu_after[g] - cpu_before[g] for g in groups}
-        cpu_used["postgres"] += sum(pg_after[pid] - pg_before.get(pid, 0.0) for pid in pg_after)
+        cpu_used = meter.used_s()
+        del cpu_used["machine"]
         # Stop the arbiters (each finishes its in-flight beat), then count the pulses JetStream stored:
         # every one of them must end up wholly in the ledger.
         stop_processes(arbiters, grace_s=30)

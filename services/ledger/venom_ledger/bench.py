@@ -39,7 +39,6 @@ The raw baselines are rates measured on the first ``min(N, 100000)`` rows (``bas
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
 import platform
@@ -54,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from venom_common.canonical import canonical_dumps
+from venom_common.cpu import CpuMeter
 from venom_common.events import Envelope, make_event, subjects
 from venom_common.events.payloads import PulseV1, Vitals
 
@@ -85,45 +85,6 @@ def _events(n: int, node: str, first: int = 0) -> list[Envelope[Any]]:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-class _CpuMeter:
-    """CPU seconds of groups of processes (and of the whole machine) between two readings."""
-
-    def __init__(self, groups: dict[str, list[int]]) -> None:
-        self.groups = groups
-        self._before: dict[str, float] = {}
-
-    @staticmethod
-    def _cpu_s(pid: int, children: bool) -> float:
-        import psutil
-
-        total = 0.0
-        try:
-            proc = psutil.Process(pid)
-            for p in [proc, *(proc.children() if children else [])]:
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    total += t.user + t.system
-        except psutil.Error:
-            pass
-        return total
-
-    def _read(self) -> dict[str, float]:
-        import psutil
-
-        # postgres: the postmaster's children are the backends, the WAL writer, the checkpointer, ...
-        out = {name: sum(self._cpu_s(pid, name == "postgres") for pid in pids) for name, pids in self.groups.items()}
-        machine = psutil.cpu_times()
-        out["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0) - getattr(machine, "steal", 0.0)
-        return out
-
-    def start(self) -> None:
-        self._before = self._read()
-
-    def per_event_us(self, events: int) -> dict[str, float]:
-        after = self._read()
-        return {name: round((after[name] - self._before.get(name, 0.0)) / max(events, 1) * 1e6, 1) for name in after}
 
 
 def raw_hash_rate(records: list[dict[str, Any]], timestamp: str) -> float:
@@ -260,7 +221,7 @@ async def _append_through_service(options: BenchOptions, nats_url: str, database
         # the pool's worker pids (a private attribute of ProcessPoolExecutor: none when it is missing)
         groups = {"service": [os.getpid()], "encoder": list(getattr(pool, "_processes", None) or {})}
         groups.update({name: [pid] for name, pid in options.server_pids.items() if pid is not None})
-        meter = _CpuMeter(groups)
+        meter = CpuMeter(groups, trees={"postgres"})  # postgres: the postmaster and its backends
         meter.start()
         start = time.perf_counter()
         while service.writer.head.tree_size < n + 1:  # not before this chain holds n events
@@ -276,7 +237,8 @@ async def _append_through_service(options: BenchOptions, nats_url: str, database
                 await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - start
         appended = service.writer.head.tree_size - 1
-        result["append_cpu_us_per_event"] = meter.per_event_us(appended)
+        result["append_cpu_us_per_event"] = {name: round(used / max(appended, 1) * 1e6, 1)
+                                             for name, used in meter.used_s().items()}
         result["append_per_s"] = appended / elapsed
         result["appended_entries"] = appended
     finally:

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from venom_common.cpu import machine_cpu_s, process_cpu_s
 from venom_common.embedded import free_port, stop_processes
 from venom_orchestrator.domain.simulation import FleetConfig, compare_policies, percentile
 
@@ -101,14 +102,7 @@ async def _through_rest(url: str, token: str, tasks: int, concurrency: int) -> d
 
 
 def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    import psutil
-
-    out: dict[str, float] = {}
-    for name, pid in pids.items():
-        with contextlib.suppress(psutil.Error):
-            t = psutil.Process(pid).cpu_times()
-            out[name] = t.user + t.system
-    return out
+    return {name: cpu for name, pid in pids.items() if (cpu := process_cpu_s(pid)) is not None}
 
 
 def _cpu_ms_per_task(before: dict[str, float], after: dict[str, float], tasks: int) -> dict[str, float]:
@@ -122,17 +116,6 @@ def _children_cpu() -> float:
 
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-
-
-def _machine_cpu() -> tuple[float, float]:
-    """(busy, stolen) CPU seconds of the whole machine so far, all cores: busy is everything but idle
-    and I/O wait; stolen is time the hypervisor gave to other guests (Linux ``steal``)."""
-    import psutil
-
-    t = psutil.cpu_times()
-    idle = t.idle + getattr(t, "iowait", 0.0)
-    stolen = getattr(t, "steal", 0.0)
-    return sum(t) - idle - stolen - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0), stolen
 
 
 def _sim_table(cfg: FleetConfig, view: str) -> dict[str, Any]:
@@ -213,9 +196,9 @@ async def bench_dispatch(tasks: int, concurrency: int, peers: int, *, sim: bool 
         result["raw_nats_request_reply"] = await _raw_baseline(nats_url, nodes, tasks, concurrency)
         middle = _cpu_seconds(pids)
         result["raw_nats_request_reply"]["cpu_ms_per_task"] = _cpu_ms_per_task(before, middle, tasks + min(200, tasks))
-        machine_before, children_before = _machine_cpu(), _children_cpu()
+        machine_before, children_before = machine_cpu_s(), _children_cpu()
         rest = await _through_rest(url, token, tasks, concurrency)
-        machine_after, children_after = _machine_cpu(), _children_cpu()
+        machine_after, children_after = machine_cpu_s(), _children_cpu()
         after = _cpu_seconds(pids)
         counted = tasks + min(200, tasks)
         cpu = _cpu_ms_per_task(middle, after, counted)
