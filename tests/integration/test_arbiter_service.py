@@ -135,8 +135,8 @@ async def test_without_tracing_a_beat_sends_no_trace_headers_and_keeps_its_messa
     sub_top = await bus.js.subscribe(f"venom.*.{node}", ordered_consumer=True, stream=EVENTS.name,
                                      deliver_policy=js_api.DeliverPolicy.ALL)
     try:
-        stored = [await sub.next_msg(timeout=5) for _ in range(8)]  # four flows per beat
-        stored += [await sub_top.next_msg(timeout=5) for _ in range(6)]  # pulse, decision, genome per beat
+        stored = [await sub.next_msg(timeout=20) for _ in range(8)]  # four flows per beat
+        stored += [await sub_top.next_msg(timeout=20) for _ in range(6)]  # pulse, decision, genome per beat
     finally:
         await sub.unsubscribe()
         await sub_top.unsubscribe()

@@ -282,7 +282,7 @@ async def test_consumers_can_read_the_stream_back(nc: NatsClient, nats_url: str,
     sub = await js.subscribe(subjects.metrics(node), ordered_consumer=True, deliver_policy=js_api.DeliverPolicy.ALL)
     stored = []
     for _ in range(len(run.metrics)):
-        msg = await sub.next_msg(timeout=5)
+        msg = await sub.next_msg(timeout=20)
         stored.append(decode(msg.data, MetricsV1).data)
     await sub.unsubscribe()
     assert stored == run.metrics

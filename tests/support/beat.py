@@ -74,7 +74,7 @@ async def stored_events(bus: Bus, filters: list[str]) -> list[tuple[int, Any, di
                                      deliver_policy=js_api.DeliverPolicy.ALL)
         try:
             for _ in range(total):
-                msg = await sub.next_msg(timeout=5)
+                msg = await sub.next_msg(timeout=20)
                 out.append((msg.metadata.sequence.stream, decode(msg.data), dict(msg.headers or {})))
         finally:
             await sub.unsubscribe()
