@@ -145,6 +145,53 @@ async def test_cached_top_nodes_give_the_same_proofs_as_the_database(engine, led
         await small.close()
 
 
+async def test_a_warm_proof_cache_gives_the_databases_proofs_without_reading_it(engine, ledger):
+    """The service's proof cache (every stored node and every complete block of 16 entry hashes,
+    preloaded): each proof and root equals the one read from the database alone, at every tree size
+    tried, right edge (an incomplete block, read from the database) included. Once warm it reads
+    nothing: a hash altered in the database behind the ledger's back leaves its proofs as committed,
+    while the uncached store's proof changes."""
+    await ledger.append([Record({"n": i}, None) for i in range(1, 1100)])  # 1,100 entries: 68 blocks and 12 leaves
+    size = (await ledger.store.head()).tree_size
+    assert size == 1100
+    uncached = LedgerStore(engine, ledger.chain, node_cache=NodeCache(max_nodes=0))
+    warm = LedgerStore(engine, ledger.chain, node_cache=NodeCache.for_entries(10_000))
+    bounded = LedgerStore(engine, ledger.chain, node_cache=NodeCache.for_entries(100))  # 6 blocks: evicts
+    try:
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT count(*) FROM ledger_merkle_nodes WHERE chain = :c"),
+                                         {"c": ledger.chain})).scalar()
+        assert await warm.preload_nodes() == stored
+        assert await warm.preload_leaves() == 68
+        assert await bounded.preload_leaves() == 6 and set(bounded.node_cache._blocks) == set(range(62, 68))
+        expected = [await uncached.inclusion_proof(i, size) for i in range(size)]
+        for store in (warm, bounded):
+            for i in range(size):
+                assert await store.inclusion_proof(i, size) == expected[i]
+            for m in (1, 15, 16, 17, 20, 255, 1087, 1088, 1099):
+                assert await store.consistency_proof(m, size) == await uncached.consistency_proof(m, size)
+                assert await store.root(m) == await uncached.root(m)
+                assert await store.inclusion_proof(m - 1, m) == await uncached.inclusion_proof(m - 1, m)
+        assert warm.node_cache.blocks == 68 and bounded.node_cache.blocks == 6
+        leaf_4 = merkle.leaf_hash(bytes.fromhex((await ledger.store.entry(4)).hash))
+        assert merkle.verify_inclusion(leaf_4, 4, size, expected[4], await uncached.root(size))
+
+        await _sql(ledger, "UPDATE ledger_entries SET hash = :v WHERE chain = :chain AND idx = 5", v="0" * 64)
+        assert await warm.inclusion_proof(4, size) == expected[4]  # leaf 5 is leaf 4's sibling: from memory
+        assert await uncached.inclusion_proof(4, size) != expected[4]
+    finally:
+        for store in (uncached, warm, bounded):
+            await store.close()
+
+
+def test_the_proof_cache_refuses_a_block_of_the_wrong_size():
+    cache = NodeCache.for_entries(1000)
+    with pytest.raises(ValueError, match="16 hashes"):
+        cache.keep_block(0, bytes(32 * 15))
+    NodeCache().keep_block(0, bytes(32 * 15))  # a cache without leaf blocks keeps none, checks nothing
+    assert NodeCache().blocks == 0 and NodeCache.for_entries(0).max_blocks == 0
+
+
 async def test_the_writer_lock_admits_one_writer(engine, ledger):
     other = ChainWriter(engine, ledger.chain)
     assert not await other.try_acquire()

@@ -16,9 +16,12 @@ Figures (all measured in the same run, on the same rows):
   links, Merkle roots at checkpoints).
 * ``raw_hash_per_s`` — canonical JSON of each entry's four fields + SHA3-256, in memory.
 * ``proof_ms_p50`` / ``proof_ms_p99`` — an inclusion proof of a random entry at the full tree
-  size, read from PostgreSQL (one query) and built, as the read API does it: the tables analysed
-  and the top levels of the tree preloaded first, as a running ledger has them
-  (``proof_nodes_cached``).
+  size, as the read API serves it: with the proof cache the service has
+  (``VENOM_LEDGER_PROOF_CACHE_ENTRIES``) preloaded as it does at start (``proof_nodes_cached``,
+  ``proof_leaves_cached``; ``proof_cache_preload_s``, and ``proof_cache_rss_mb``, the growth of
+  this process's resident memory during the preload). ``proof_ms_p50_uncached`` /
+  ``proof_ms_p99_uncached``: the same proofs with no cache, each read from PostgreSQL (one query),
+  the tables analysed first, as a running ledger's are.
 * ``bus_consume_noop_per_s`` (service path) — the same events through the same ``bus.consume``
   path into a handler that does nothing: the ceiling the bus itself sets on ``append_per_s``.
 * ``append_cpu_us_per_event`` (service path) — CPU each process spent per appended event during the
@@ -51,6 +54,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from venom_common.canonical import canonical_dumps
 from venom_common.cpu import CpuMeter
@@ -269,7 +274,8 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
     from venom_ledger.db import make_engine, migrate
     from venom_ledger.domain.chain import now_timestamp
     from venom_ledger.ledger import Ledger, event_record
-    from venom_ledger.store import ChainWriter, LedgerStore
+    from venom_ledger.settings import LedgerSettings
+    from venom_ledger.store import BLOCK, ChainWriter, LedgerStore, NodeCache
 
     chain = f"bench{uuid.uuid4().hex[:8]}"
     node = f"bench-{chain}"
@@ -298,7 +304,8 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
             await _append_through_service(options, nats_url, database_url, chain, node, result)
 
         # --- raw baselines on the same rows --------------------------------------------------------
-        store = LedgerStore(engine, chain)
+        proof_cache = NodeCache.for_entries(LedgerSettings.model_fields["ledger_proof_cache_entries"].default)
+        store = LedgerStore(engine, chain, node_cache=proof_cache)
         sample = await store.entries(1, 1 + min(n, BASELINE_ROWS))
         result["baseline_rows"] = len(sample)
         rows = [(f"raw{chain}", e.index, e.timestamp, e.data_json.decode(), e.previous_hash, e.hash, e.event_id)
@@ -323,20 +330,27 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
         result["verify_per_s"] = report.tree_size / (time.perf_counter() - start)
         result["verified_ok"] = report.ok
         size = report.tree_size
+        rss = psutil.Process().memory_info().rss
+        start = time.perf_counter()
         result["proof_nodes_cached"] = await store.preload_nodes()  # as the service does at start
-        rng = random.Random(1)
-        timings = []
-        for _ in range(options.proofs):
-            index = rng.randrange(size)
-            t0 = time.perf_counter()
-            await store.inclusion_proof(index, size)
-            timings.append((time.perf_counter() - t0) * 1000)
-        result.update({
-            "tree_size": size,
-            "proof_samples": len(timings),
-            "proof_ms_p50": round(statistics.median(timings), 3),
-            "proof_ms_p99": round(_percentile(timings, 0.99), 3),
-        })
+        result["proof_leaves_cached"] = await store.preload_leaves() * BLOCK
+        result["proof_cache_preload_s"] = round(time.perf_counter() - start, 3)
+        result["proof_cache_rss_mb"] = round((psutil.Process().memory_info().rss - rss) / 2**20, 1)
+        uncached = LedgerStore(engine, chain, node_cache=NodeCache(max_nodes=0))
+        try:
+            for key, proving in (("", store), ("_uncached", uncached)):
+                rng = random.Random(1)
+                timings = []
+                for _ in range(options.proofs):
+                    index = rng.randrange(size)
+                    t0 = time.perf_counter()
+                    await proving.inclusion_proof(index, size)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                result[f"proof_ms_p50{key}"] = round(statistics.median(timings), 3)
+                result[f"proof_ms_p99{key}"] = round(_percentile(timings, 0.99), 3)
+        finally:
+            await uncached.close()
+        result.update({"tree_size": size, "proof_samples": options.proofs})
         result["cpu_us_per_event"] = cpu_per_event(node, options.batch)
         for key in ("append_per_s", "raw_insert_per_s", "raw_copy_per_s", "raw_hash_per_s", "verify_per_s",
                     "publish_per_s", "bus_consume_noop_per_s"):

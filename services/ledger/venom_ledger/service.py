@@ -33,7 +33,7 @@ from venom_ledger.encoder import Encoder
 from venom_ledger.keys import load_signing_key
 from venom_ledger.ledger import Ledger
 from venom_ledger.settings import LedgerSettings
-from venom_ledger.store import CanonicalRecord, ChainWriter, LedgerStore, NotTheWriter
+from venom_ledger.store import BLOCK, CanonicalRecord, ChainWriter, LedgerStore, NodeCache, NotTheWriter
 
 log = logging.getLogger("venom.ledger")
 
@@ -56,13 +56,15 @@ class LedgerService:
         self.settings = settings
         self.chain = settings.ledger_chain
         self.engine = make_engine(settings.database_url, pre_ping=False)
-        self.store = LedgerStore(self.engine, self.chain)
+        self.store = LedgerStore(self.engine, self.chain,
+                                 node_cache=NodeCache.for_entries(settings.ledger_proof_cache_entries))
         self.writer = ChainWriter(self.engine, self.chain)
         self.ledger = Ledger(self.store, self.writer, signing_key=load_signing_key(settings))
         self.encoder = Encoder(settings.ledger_encode_workers, settings.ledger_encode_inline_below)
         self._write_lock = asyncio.Lock()
         self._consumer: Consumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._warm_task: asyncio.Task[None] | None = None
         self._ctx: ServiceContext | None = None
         self._stopping = asyncio.Event()
         self._last_checkpoint_size = 0
@@ -92,6 +94,10 @@ class LedgerService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._warm_task is not None:
+            self._warm_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm_task
         await self._stop_consumer()
         async with self._write_lock:
             await self.writer.release()
@@ -110,7 +116,8 @@ class LedgerService:
                 if not self.migrated.is_set():
                     await migrate(self.engine)
                     self.migrated.set()
-                    await self._preload_proof_nodes()
+                    # in the background: the writer does not wait for it (proofs read what is not cached yet)
+                    self._warm_task = asyncio.create_task(self._preload_proof_cache(), name="ledger-proof-cache")
                 if not self.writer.holding:
                     await self._stop_consumer()
                     lm.WRITER.labels(self.chain).set(0)
@@ -141,13 +148,16 @@ class LedgerService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), poll)
 
-    async def _preload_proof_nodes(self) -> None:
+    async def _preload_proof_cache(self) -> None:
+        started = time.perf_counter()
         try:
-            cached = await self.store.preload_nodes()
-        except Exception as exc:  # noqa: BLE001 - only a warm cache is lost: proofs read the nodes themselves
-            log.warning("could not preload the Merkle nodes of chain %s: %s", self.chain, exc)
+            nodes = await self.store.preload_nodes()
+            blocks = await self.store.preload_leaves()
+        except Exception as exc:  # noqa: BLE001 - only a warm cache is lost: proofs read the rest themselves
+            log.warning("could not preload the proof cache of chain %s: %s", self.chain, exc)
         else:
-            log.info("chain %s: %d Merkle nodes of the top levels cached for proofs", self.chain, cached)
+            log.info("chain %s: %d Merkle nodes and the hashes of %d entries cached for proofs (%.1f s)",
+                     self.chain, nodes, blocks * BLOCK, time.perf_counter() - started)
 
     async def _become_writer(self) -> None:
         lm.WRITER.labels(self.chain).set(1)

@@ -137,28 +137,40 @@ NODE_POOL_SIZE = 5
 PRELOAD_SQL = ("SELECT level, idx, hash FROM ledger_merkle_nodes WHERE chain = $1 AND level >= $2 "
                "ORDER BY level DESC, idx DESC LIMIT $3")
 
+#: Entry hashes of the leaves ``[$2, $3)``, in order (the leaf cache's preload).
+LEAVES_SQL = ("SELECT idx, decode(hash, 'hex') FROM ledger_entries WHERE chain = $1 AND idx >= $2 AND idx < $3 "
+              "ORDER BY idx")
+
+#: Leaves read per query while preloading the leaf cache (~1 MB of hashes).
+PRELOAD_LEAVES_CHUNK = 32_768
+
 #: Stored nodes of this level or higher are kept in memory once read (:class:`NodeCache`).
 CACHED_MIN_LEVEL = 8
 
 
-def _leaf_run(wanted: list[int], span: int = 1 << MIN_STORED_LEVEL) -> tuple[int, int, list[int]]:
+#: Leaves under one stored node of the lowest stored level: an aligned block of entries whose hashes
+#: give every node below the stored levels that lies over them.
+BLOCK = 1 << MIN_STORED_LEVEL
+
+
+def _leaf_run(wanted: list[int], span: int = BLOCK) -> tuple[int, int, list[int]]:
     """Split sorted, distinct leaf indices into one range ``[start, end)`` read with one index range
-    scan, and the others (read by key). The range starts at the first index and ends after the last
-    one within ``span`` of it: the leaves below the stored levels that a proof needs lie in one
-    aligned block of ``span`` leaves (less the proved leaf itself, read along with them), plus at
-    most a few at the tree's right edge."""
+    scan, and the others (read by key). The range is the aligned block of ``span`` leaves that holds
+    the first index, read whole (a complete block is what the leaf cache keeps): the leaves below the
+    stored levels that an inclusion proof needs lie in that one block, plus at most a few at the
+    tree's right edge."""
     if not wanted:
         return 0, 0, []
-    start = wanted[0]
+    start = wanted[0] - wanted[0] % span
     inside = [i for i in wanted if i < start + span]
-    return start, inside[-1] + 1, wanted[len(inside):]
+    return start, start + span, wanted[len(inside):]
 
 
 async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.NodeKey],
                      cache: NodeCache | None = None) -> dict[merkle.NodeKey, bytes]:
     """Merkle nodes ``keys``: stored ones from the nodes table (or ``cache``), low ones (level <
-    MIN_STORED_LEVEL) recomputed from the entries' hashes, all read in one indexed query (one round
-    trip; none when every key is cached)."""
+    MIN_STORED_LEVEL) recomputed from the entries' hashes (or from a block of them the cache holds),
+    all read in one indexed query (one round trip; none when the cache has every key)."""
     found: dict[merkle.NodeKey, bytes] = {}
     if cache is not None:
         keys = cache.take(keys, found)
@@ -177,6 +189,8 @@ async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.
             found[(level, idx)] = bytes(value)
     if cache is not None:
         cache.keep(found)
+        if end - start == BLOCK and all(i in leaves for i in range(start, end)):
+            cache.keep_block(start // BLOCK, b"".join(leaves[i] for i in range(start, end)))
     for level, idx in low:
         span = range(idx << level, (idx + 1) << level)
         if all(i in leaves for i in span):
@@ -185,27 +199,58 @@ async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.
 
 
 class NodeCache:
-    """Stored Merkle nodes of level ≥ ``min_level``, kept in memory once read. A stored node is the
-    hash of a complete subtree, written in the transaction of the entries it covers and never
-    changed after, so a cached copy cannot go stale (a node altered in the database behind the
-    ledger's back is a tampering that ``verify_chain`` reports; proofs keep serving the hash the
-    writer committed). Bounded: at most ``max_nodes`` (the oldest go first); the top levels of a
-    tree of 1,000,000 entries (level ≥ 8) are ~7,800 nodes. With them cached, an inclusion proof
-    reads ~4 nodes and one range of 16 entry hashes instead of ~21 nodes and 16 entries."""
+    """What proofs read, kept in memory once read: stored Merkle nodes of level ≥ ``min_level`` (at
+    most ``max_nodes``) and, when ``max_blocks`` > 0, the entry hashes of complete aligned blocks of
+    :data:`BLOCK` leaves (at most ``max_blocks`` blocks), from which the nodes below the stored levels
+    are recomputed. A stored node is the hash of a complete subtree and an entry's hash never changes
+    once committed, so a cached copy cannot go stale (a node or hash altered in the database behind
+    the ledger's back is a tampering that ``verify_chain`` reports; proofs keep serving what the
+    writer committed). The oldest go first when full.
 
-    def __init__(self, min_level: int = CACHED_MIN_LEVEL, max_nodes: int = 65_536) -> None:
+    The default keeps the top levels only (level ≥ 8: ~7,800 nodes for 1,000,000 entries), which cuts
+    an inclusion proof's read to ~4 nodes and one range of 16 entry hashes. :meth:`for_entries` sizes
+    a cache for every node and leaf a proof needs, so that a warm cache answers a proof with no
+    database read at all (the ledger service's, ``VENOM_LEDGER_PROOF_CACHE_ENTRIES``)."""
+
+    def __init__(self, min_level: int = CACHED_MIN_LEVEL, max_nodes: int = 65_536, max_blocks: int = 0) -> None:
         self.min_level = min_level
         self.max_nodes = max_nodes
+        self.max_blocks = max_blocks
         self._nodes: dict[merkle.NodeKey, bytes] = {}
+        self._blocks: dict[int, bytes] = {}
+
+    @classmethod
+    def for_entries(cls, entries: int) -> NodeCache:
+        """A cache with room for all a proof reads in a chain of ``entries`` entries: every stored node
+        (about ``entries / 8``: ``entries / 16`` of the lowest stored level, half as many on each level
+        above) and every complete block of leaves. ``0``: the default (top levels only)."""
+        if entries <= 0:
+            return cls()
+        return cls(min_level=MIN_STORED_LEVEL, max_nodes=entries // 8 + 64, max_blocks=entries // BLOCK)
 
     def __len__(self) -> int:
         return len(self._nodes)
 
+    @property
+    def blocks(self) -> int:
+        return len(self._blocks)
+
     def take(self, keys: Sequence[merkle.NodeKey], found: dict[merkle.NodeKey, bytes]) -> list[merkle.NodeKey]:
-        """Put the cached ones of ``keys`` into ``found``; return the others."""
-        nodes = self._nodes
+        """Put the cached ones of ``keys`` (and the low ones a cached block gives) into ``found``;
+        return the others."""
+        nodes, blocks = self._nodes, self._blocks
         missing = []
         for key in keys:
+            level, idx = key
+            if level < MIN_STORED_LEVEL:
+                block = blocks.get(idx >> (MIN_STORED_LEVEL - level))
+                if block is None:
+                    missing.append(key)
+                else:
+                    first = (idx << level) % BLOCK * 32
+                    found[key] = merkle.complete_subtree_hash(
+                        [block[i:i + 32] for i in range(first, first + (32 << level), 32)])
+                continue
             value = nodes.get(key)
             if value is None:
                 missing.append(key)
@@ -221,6 +266,18 @@ class NodeCache:
                 while len(nodes) >= self.max_nodes:
                     del nodes[next(iter(nodes))]
                 nodes[key] = value
+
+    def keep_block(self, block: int, hashes: bytes) -> None:
+        """Cache the entry hashes of the complete block ``block`` (leaves ``block * BLOCK`` on), the
+        ``BLOCK`` 32-byte hashes one after the other."""
+        if self.max_blocks <= 0:
+            return
+        if len(hashes) != 32 * BLOCK:
+            raise ValueError(f"a block holds {BLOCK} hashes of 32 bytes, got {len(hashes)} bytes")
+        blocks = self._blocks
+        while len(blocks) >= self.max_blocks:
+            del blocks[next(iter(blocks))]
+        blocks[block] = hashes
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
@@ -396,6 +453,36 @@ class LedgerStore:
             rows = await raw.fetch(PRELOAD_SQL, self.chain, max(cache.min_level, MIN_STORED_LEVEL), cache.max_nodes)
         cache.keep({(level, idx): bytes(value) for level, idx, value in rows})
         return len(cache)
+
+    async def preload_leaves(self) -> int:
+        """Fill the cache's leaf blocks (when it keeps any) with the entry hashes of the chain's
+        complete blocks, the most recent ones that fit, read in chunks of ``PRELOAD_LEAVES_CHUNK``
+        (~0.5 s per 1,000,000 entries on the benchmark's machine, docs/BENCHMARKS.md). Returns the
+        number of blocks cached. With the stored nodes preloaded too, an inclusion proof of a
+        preloaded leaf reads nothing from the database."""
+        cache = self.node_cache
+        if cache.max_blocks <= 0:
+            return 0
+        size = (await self.head()).tree_size
+        end = size - size % BLOCK
+        start = max(0, end - cache.max_blocks * BLOCK)
+        pool = await self._node_pool()
+        for low in range(start, end, PRELOAD_LEAVES_CHUNK):
+            high = min(end, low + PRELOAD_LEAVES_CHUNK)
+            async with pool.acquire() as raw:
+                rows = await raw.fetch(LEAVES_SQL, self.chain, low, high)
+            if len(rows) == high - low:  # every entry there (indices are unique and in range): in order
+                hashes = b"".join(bytes(value) for _, value in rows)
+                for first in range(low, high, BLOCK):
+                    offset = (first - low) * 32
+                    cache.keep_block(first // BLOCK, hashes[offset:offset + 32 * BLOCK])
+                continue
+            # a missing entry (a deleted row, which verify_chain names): keep the complete blocks only
+            leaves = {idx: bytes(value) for idx, value in rows}
+            for first in range(low, high, BLOCK):
+                if all(i in leaves for i in range(first, first + BLOCK)):
+                    cache.keep_block(first // BLOCK, b"".join(leaves[i] for i in range(first, first + BLOCK)))
+        return cache.blocks
 
     async def nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
         """The stored Merkle nodes ``keys`` (one query)."""

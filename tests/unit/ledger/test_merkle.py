@@ -214,11 +214,12 @@ def _all_nodes(hashes):
 
 @pytest.mark.parametrize(("wanted", "expected"), [
     ([], (0, 0, [])),
-    ([5], (5, 6, [])),
-    ([0, 1, 2, 3], (0, 4, [])),
-    ([0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], (0, 16, [])),  # leaf 1's block, read whole
-    ([0, 1, 2, 3, 1000], (0, 4, [1000])),
-    ([3, 10, 11, 12, 18, 19, 40], (3, 19, [19, 40])),
+    ([5], (0, 16, [])),  # the aligned block holding the first index, read whole (the leaf cache keeps it)
+    ([0, 1, 2, 3], (0, 16, [])),
+    ([0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], (0, 16, [])),  # leaf 1's block
+    ([17, 18, 19], (16, 32, [])),
+    ([0, 1, 2, 3, 1000], (0, 16, [1000])),
+    ([3, 10, 11, 12, 18, 19, 40], (0, 16, [18, 19, 40])),
 ])
 def test_leaf_reads_split_into_one_range_and_single_keys(wanted, expected):
     assert _leaf_run(wanted) == expected
