@@ -25,7 +25,7 @@ class LedgerSettings(VenomSettings):
     ledger_proof_cache_entries: int = Field(
         2_000_000, ge=0, le=100_000_000, description="entries whose proof data (stored Merkle nodes and entry "
         "hashes) the read API keeps in memory, preloaded at start, so that their inclusion proofs read nothing "
-        "from PostgreSQL (~70 MB per 1,000,000 entries; 0: only the top levels of the tree)")
+        "from PostgreSQL (~60 MB per 1,000,000 entries; 0: only the top levels of the tree)")
     ledger_checkpoint_every: int = Field(1000, ge=1, description="sign a checkpoint every N new entries")
     ledger_checkpoint_interval_s: float = Field(60.0, gt=0,
                                                 description="... or every T seconds when there are new entries")
