@@ -146,11 +146,12 @@ async def test_cached_top_nodes_give_the_same_proofs_as_the_database(engine, led
 
 
 async def test_a_warm_proof_cache_gives_the_databases_proofs_without_reading_it(engine, ledger):
-    """The service's proof cache (every stored node and every complete block of 16 entry hashes,
-    preloaded): each proof and root equals the one read from the database alone, at every tree size
-    tried, right edge (an incomplete block, read from the database) included. Once warm it reads
-    nothing: a hash altered in the database behind the ledger's back leaves its proofs as committed,
-    while the uncached store's proof changes."""
+    """The service's proof cache (every stored node and the entry hashes of every block of 16 leaves,
+    the last one as far as it goes, preloaded): each proof and root equals the one read from the
+    database alone, at every tree size tried, and still as the chain grows past the cached part of its
+    last block. Once warm it reads nothing: hashes altered in the database behind the ledger's back
+    (one in a full block, one in the last) leave its proofs as committed, while the uncached store's
+    proof changes."""
     await ledger.append([Record({"n": i}, None) for i in range(1, 1100)])  # 1,100 entries: 68 blocks and 12 leaves
     size = (await ledger.store.head()).tree_size
     assert size == 1100
@@ -162,33 +163,58 @@ async def test_a_warm_proof_cache_gives_the_databases_proofs_without_reading_it(
             stored = (await conn.execute(text("SELECT count(*) FROM ledger_merkle_nodes WHERE chain = :c"),
                                          {"c": ledger.chain})).scalar()
         assert await warm.preload_nodes() == stored
-        assert await warm.preload_leaves() == 68
-        assert await bounded.preload_leaves() == 6 and set(bounded.node_cache._blocks) == set(range(62, 68))
+        assert await warm.preload_leaves() == 69 and len(warm.node_cache._blocks[68]) == 12 * 32
+        assert await bounded.preload_leaves() == 6 and set(bounded.node_cache._blocks) == set(range(63, 69))
         expected = [await uncached.inclusion_proof(i, size) for i in range(size)]
         for store in (warm, bounded):
             for i in range(size):
                 assert await store.inclusion_proof(i, size) == expected[i]
-            for m in (1, 15, 16, 17, 20, 255, 1087, 1088, 1099):
+            for m in (1, 15, 16, 17, 20, 255, 1087, 1088, 1099, 1100):
                 assert await store.consistency_proof(m, size) == await uncached.consistency_proof(m, size)
                 assert await store.root(m) == await uncached.root(m)
                 assert await store.inclusion_proof(m - 1, m) == await uncached.inclusion_proof(m - 1, m)
-        assert warm.node_cache.blocks == 68 and bounded.node_cache.blocks == 6
+        assert warm.node_cache.blocks == 69 and bounded.node_cache.blocks == 6
+        assert warm.node_cache.size_bytes() > 69 * 16 * 32
         leaf_4 = merkle.leaf_hash(bytes.fromhex((await ledger.store.entry(4)).hash))
         assert merkle.verify_inclusion(leaf_4, 4, size, expected[4], await uncached.root(size))
 
-        await _sql(ledger, "UPDATE ledger_entries SET hash = :v WHERE chain = :chain AND idx = 5", v="0" * 64)
+        await ledger.append([Record({"n": i}, None) for i in range(1100, 1110)])  # the last block fills up
+        for i in (0, 5, 1087, 1095, 1099, 1100, 1103, 1109):
+            for m in (i + 1, 1100, 1110):
+                if i < m:
+                    assert await warm.inclusion_proof(i, m) == await uncached.inclusion_proof(i, m)
+            assert await warm.consistency_proof(1100, 1110) == await uncached.consistency_proof(1100, 1110)
+        assert len(warm.node_cache._blocks[68]) == 16 * 32  # the longer read replaced the 12 cached hashes
+
+        await _sql(ledger, "UPDATE ledger_entries SET hash = :v WHERE chain = :chain AND idx IN (5, 1099)",
+                   v="0" * 64)
         assert await warm.inclusion_proof(4, size) == expected[4]  # leaf 5 is leaf 4's sibling: from memory
         assert await uncached.inclusion_proof(4, size) != expected[4]
+        assert await warm.inclusion_proof(1098, size) == expected[1098]  # 1099 is 1098's sibling
+        assert await uncached.inclusion_proof(1098, size) != expected[1098]
     finally:
         for store in (uncached, warm, bounded):
             await store.close()
 
 
-def test_the_proof_cache_refuses_a_block_of_the_wrong_size():
+def test_the_proof_cache_keeps_whole_blocks_and_the_longest_run_of_the_last():
     cache = NodeCache.for_entries(1000)
-    with pytest.raises(ValueError, match="16 hashes"):
-        cache.keep_block(0, bytes(32 * 15))
-    NodeCache().keep_block(0, bytes(32 * 15))  # a cache without leaf blocks keeps none, checks nothing
+    for wrong in (bytes(33), bytes(32 * 17)):
+        with pytest.raises(ValueError, match="up to 16 hashes"):
+            cache.keep_block(0, wrong)
+    cache.keep_block(3, bytes(32 * 5))
+    cache.keep_block(3, bytes(32 * 4))  # a shorter read of the same block does not replace it
+    assert len(cache._blocks[3]) == 32 * 5
+    cache.keep_block(3, b"\x01" * (32 * 16))
+    assert cache._blocks[3] == b"\x01" * (32 * 16)
+    found: dict = {}
+    cache.keep_block(4, bytes(32 * 2))  # the chain's last block, two leaves so far
+    assert cache.take([(0, 48), (2, 12), (3, 6), (0, 65), (1, 33), (0, 80)], found) == [(1, 33), (0, 80)]
+    assert found[(0, 48)] == merkle.leaf_hash(b"\x01" * 32)  # leaves 48-63 are block 3
+    assert found[(2, 12)] == merkle.complete_subtree_hash([b"\x01" * 32] * 4)
+    assert found[(3, 6)] == merkle.complete_subtree_hash([b"\x01" * 32] * 8)
+    assert found[(0, 65)] == merkle.leaf_hash(bytes(32))  # leaves 66-67 (node (1, 33)) are not cached yet
+    NodeCache().keep_block(0, bytes(32 * 15))  # a cache without leaf blocks keeps none
     assert NodeCache().blocks == 0 and NodeCache.for_entries(0).max_blocks == 0
 
 

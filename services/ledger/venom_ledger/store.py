@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
@@ -189,8 +190,8 @@ async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.
             found[(level, idx)] = bytes(value)
     if cache is not None:
         cache.keep(found)
-        if end - start == BLOCK and all(i in leaves for i in range(start, end)):
-            cache.keep_block(start // BLOCK, b"".join(leaves[i] for i in range(start, end)))
+        if end - start == BLOCK:
+            cache.keep_block(start // BLOCK, _prefix(leaves, start, end))
     for level, idx in low:
         span = range(idx << level, (idx + 1) << level)
         if all(i in leaves for i in span):
@@ -198,11 +199,23 @@ async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.
     return found
 
 
+def _prefix(leaves: Mapping[int, bytes], start: int, end: int) -> bytes:
+    """The hashes of the leaves ``start, start + 1, …`` before ``end`` or the first one missing, joined."""
+    run = []
+    for i in range(start, end):
+        value = leaves.get(i)
+        if value is None:
+            break
+        run.append(value)
+    return b"".join(run)
+
+
 class NodeCache:
     """What proofs read, kept in memory once read: stored Merkle nodes of level ≥ ``min_level`` (at
-    most ``max_nodes``) and, when ``max_blocks`` > 0, the entry hashes of complete aligned blocks of
+    most ``max_nodes``) and, when ``max_blocks`` > 0, the entry hashes of aligned blocks of
     :data:`BLOCK` leaves (at most ``max_blocks`` blocks), from which the nodes below the stored levels
-    are recomputed. A stored node is the hash of a complete subtree and an entry's hash never changes
+    are recomputed. The chain's last block is kept as far as it goes (a proof at the full tree size
+    needs its leaves: the right edge) and replaced by a longer read as the chain grows. A stored node is the hash of a complete subtree and an entry's hash never changes
     once committed, so a cached copy cannot go stale (a node or hash altered in the database behind
     the ledger's back is a tampering that ``verify_chain`` reports; proofs keep serving what the
     writer committed). The oldest go first when full.
@@ -244,12 +257,12 @@ class NodeCache:
             level, idx = key
             if level < MIN_STORED_LEVEL:
                 block = blocks.get(idx >> (MIN_STORED_LEVEL - level))
-                if block is None:
+                first = (idx << level) % BLOCK * 32
+                last = first + (32 << level)
+                if block is None or len(block) < last:
                     missing.append(key)
                 else:
-                    first = (idx << level) % BLOCK * 32
-                    found[key] = merkle.complete_subtree_hash(
-                        [block[i:i + 32] for i in range(first, first + (32 << level), 32)])
+                    found[key] = merkle.complete_subtree_hash([block[i:i + 32] for i in range(first, last, 32)])
                 continue
             value = nodes.get(key)
             if value is None:
@@ -268,16 +281,29 @@ class NodeCache:
                 nodes[key] = value
 
     def keep_block(self, block: int, hashes: bytes) -> None:
-        """Cache the entry hashes of the complete block ``block`` (leaves ``block * BLOCK`` on), the
-        ``BLOCK`` 32-byte hashes one after the other."""
-        if self.max_blocks <= 0:
+        """Cache the entry hashes of block ``block`` from its first leaf (``block * BLOCK``) on, the
+        32-byte hashes one after the other: all ``BLOCK`` of them, or the first ones of the chain's
+        last block (kept unless a longer run of it is cached already)."""
+        if self.max_blocks <= 0 or not hashes:
             return
-        if len(hashes) != 32 * BLOCK:
-            raise ValueError(f"a block holds {BLOCK} hashes of 32 bytes, got {len(hashes)} bytes")
+        if len(hashes) % 32 or len(hashes) > 32 * BLOCK:
+            raise ValueError(f"a block holds up to {BLOCK} hashes of 32 bytes, got {len(hashes)} bytes")
         blocks = self._blocks
+        known = blocks.get(block)
+        if known is not None:
+            if len(known) < len(hashes):
+                blocks[block] = hashes
+            return
         while len(blocks) >= self.max_blocks:
             del blocks[next(iter(blocks))]
         blocks[block] = hashes
+
+    def size_bytes(self) -> int:
+        """Memory the cached nodes and hashes take, as ``sys.getsizeof`` counts it (dicts, keys, values)."""
+        nodes, blocks = self._nodes, self._blocks
+        size = sys.getsizeof(nodes) + sys.getsizeof(blocks)
+        size += sum(sys.getsizeof(k) + sys.getsizeof(k[1]) + sys.getsizeof(v) for k, v in nodes.items())
+        return size + sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in blocks.items())
 
 
 async def driver_connection(conn: AsyncConnection) -> asyncpg.Connection:
@@ -346,6 +372,15 @@ class LedgerStore:
         return self._pool
 
     async def _read_nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        """The nodes ``keys``: from the cache, and the rest from the database."""
+        found: dict[merkle.NodeKey, bytes] = {}
+        keys = self.node_cache.take(keys, found)
+        if not keys:  # a warm cache: no connection checked out, nothing read
+            return found
+        found.update(await self._read_missing_nodes(keys))
+        return found
+
+    async def _read_missing_nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
         """As :meth:`_read`, on the node pool: a connection found dead (PostgreSQL restarted) is
         dropped with the rest of the pool's idle ones, and the read runs once more."""
         pool = await self._node_pool()
@@ -456,16 +491,17 @@ class LedgerStore:
 
     async def preload_leaves(self) -> int:
         """Fill the cache's leaf blocks (when it keeps any) with the entry hashes of the chain's
-        complete blocks, the most recent ones that fit, read in chunks of ``PRELOAD_LEAVES_CHUNK``
+        blocks, the most recent ones that fit (the last one as far as it goes), read in chunks of ``PRELOAD_LEAVES_CHUNK``
         (~0.5 s per 1,000,000 entries on the benchmark's machine, docs/BENCHMARKS.md). Returns the
         number of blocks cached. With the stored nodes preloaded too, an inclusion proof of a
         preloaded leaf reads nothing from the database."""
         cache = self.node_cache
         if cache.max_blocks <= 0:
             return 0
-        size = (await self.head()).tree_size
-        end = size - size % BLOCK
-        start = max(0, end - cache.max_blocks * BLOCK)
+        end = (await self.head()).tree_size
+        if end == 0:
+            return 0
+        start = max(0, (end - 1) // BLOCK - cache.max_blocks + 1) * BLOCK  # the last max_blocks blocks
         pool = await self._node_pool()
         for low in range(start, end, PRELOAD_LEAVES_CHUNK):
             high = min(end, low + PRELOAD_LEAVES_CHUNK)
@@ -477,11 +513,10 @@ class LedgerStore:
                     offset = (first - low) * 32
                     cache.keep_block(first // BLOCK, hashes[offset:offset + 32 * BLOCK])
                 continue
-            # a missing entry (a deleted row, which verify_chain names): keep the complete blocks only
+            # a missing entry (a deleted row, which verify_chain names): each block up to its first gap
             leaves = {idx: bytes(value) for idx, value in rows}
             for first in range(low, high, BLOCK):
-                if all(i in leaves for i in range(first, first + BLOCK)):
-                    cache.keep_block(first // BLOCK, b"".join(leaves[i] for i in range(first, first + BLOCK)))
+                cache.keep_block(first // BLOCK, _prefix(leaves, first, min(high, first + BLOCK)))
         return cache.blocks
 
     async def nodes(self, keys: Sequence[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
