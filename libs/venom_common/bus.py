@@ -64,9 +64,9 @@ class Bus:
         self._consumers: list[Consumer] = []
         self._closing: list[bool] = []
         self._tracer = tracer("venom.bus")
-        self._batch_inbox: str | None = None  # send_batch's acks arrive on <inbox>.<token>
-        self._batch_token = 0
-        self._batch_acks: dict[str, asyncio.Future[js_api.PubAck]] = {}
+        self._ack_inbox: str | None = None  # send_many's and send_batch's acks arrive on <inbox>.<token>
+        self._ack_token = 0
+        self._acks: dict[str, asyncio.Future[js_api.PubAck]] = {}
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -214,13 +214,16 @@ class Bus:
         sends the same events again if any failed; their ids make JetStream drop the copies it has.
         ``only_recorded_spans``: see :func:`_untraced`.
         """
-        if _untraced(only_recorded_spans):
-            return [await self.js.publish_async(subject, encode(event), headers={"Nats-Msg-Id": event.id})
-                    for subject, event in items]
+        traced = not _untraced(only_recorded_spans)
         futures = []
         for subject, event in items:
-            with self._publish_span(subject, event):
-                futures.append(await self.js.publish_async(subject, encode(event), headers=self._headers(event)))
+            future, reply = await self._ack_future()
+            if traced:
+                with self._publish_span(subject, event):
+                    await self.nc.publish(subject, encode(event), reply=reply, headers=self._headers(event))
+            else:
+                await self.nc.publish(subject, encode(event), reply=reply, headers={"Nats-Msg-Id": event.id})
+            futures.append(future)
         return futures
 
     async def send_batch(self, items: Sequence[tuple[str, Envelope[Any]]], *,
@@ -255,27 +258,28 @@ class Bus:
                 if n < last:
                     await self.nc.publish(subject, encode(event), headers=headers)
                 else:
-                    future, reply = await self._batch_ack_future()
+                    future, reply = await self._ack_future()
                     await self.nc.publish(subject, encode(event), reply=reply, headers=headers)
                     return future
         raise AssertionError("unreachable")
 
-    async def _batch_ack_future(self) -> tuple[asyncio.Future[js_api.PubAck], str]:
-        """A future for one batch's ack and the reply subject it arrives on. Not ``js.publish_async``:
-        nats-py 2.16 raises a refused publish's error inside its reply callback (``APIError.from_error``
-        raises rather than returns), so that future never completes and the error goes to ``error_cb``."""
-        if self._batch_inbox is None:
-            self._batch_inbox = self.nc.new_inbox()
-            await self.nc.subscribe(f"{self._batch_inbox}.*", cb=self._on_batch_ack)
-        self._batch_token += 1
-        token = str(self._batch_token)
+    async def _ack_future(self) -> tuple[asyncio.Future[js_api.PubAck], str]:
+        """A future for one JetStream publish's ack (an event's, or an atomic batch's) and the reply
+        subject it arrives on. Not ``js.publish_async``: nats-py 2.16 raises a refused publish's error
+        inside its reply callback (``APIError.from_error`` raises rather than returns), so that future
+        never completes, the error goes to ``error_cb``, and the caller waits for its timeout."""
+        if self._ack_inbox is None:
+            self._ack_inbox = self.nc.new_inbox()
+            await self.nc.subscribe(f"{self._ack_inbox}.*", cb=self._on_ack)
+        self._ack_token += 1
+        token = str(self._ack_token)
         future: asyncio.Future[js_api.PubAck] = asyncio.get_running_loop().create_future()
-        self._batch_acks[token] = future
-        future.add_done_callback(lambda _: self._batch_acks.pop(token, None))
-        return future, f"{self._batch_inbox}.{token}"
+        self._acks[token] = future
+        future.add_done_callback(lambda _: self._acks.pop(token, None))
+        return future, f"{self._ack_inbox}.{token}"
 
-    async def _on_batch_ack(self, msg: Msg) -> None:
-        future = self._batch_acks.get(msg.subject.rsplit(".", 1)[-1])
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._acks.get(msg.subject.rsplit(".", 1)[-1])
         if future is None or future.done():
             return  # given up on (timed out) or answered already
         if not msg.data and msg.headers and msg.headers.get("Status") == "503":

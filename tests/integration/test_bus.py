@@ -82,6 +82,31 @@ async def test_published_message_carries_msg_id_and_traceparent(bus: Bus, unique
     assert json.loads(msg.data)["id"] == event.id
 
 
+async def test_a_refused_publish_fails_at_once_not_after_the_timeout(bus: Bus, unique: str) -> None:
+    """A publish JetStream refuses (here: a stream that keeps one message and discards new ones) fails
+    its future with the server's error as soon as the answer arrives. (nats-py's ``publish_async`` never
+    completed such a future: the caller waited out its whole timeout and got a TimeoutError instead.)"""
+    import nats.js.errors
+    from nats.js.api import DiscardPolicy, StreamConfig
+
+    stream = f"T{unique}"
+    await bus.js.add_stream(StreamConfig(name=stream, subjects=[f"test.{unique}.>"], max_msgs=1,
+                                         discard=DiscardPolicy.NEW))
+    try:
+        node = f"n{unique}"
+        first, second = inject(node, 1), inject(node, 2)
+        with pytest.raises(nats.js.errors.APIError, match="maximum messages"):
+            await bus.publish_many([(f"test.{unique}.a", first), (f"test.{unique}.b", second)], timeout=60)
+        futures = await bus.send_many([(f"test.{unique}.c", inject(node, 3))], only_recorded_spans=True)
+        with pytest.raises(nats.js.errors.APIError):
+            await asyncio.wait_for(futures[0], 60)
+        again = await bus.publish_many([(f"test.{unique}.a", first)])  # the stored one: a duplicate, acknowledged
+        assert again[0].duplicate and again[0].seq == 1
+        assert not bus._acks  # every answered future is forgotten
+    finally:
+        await bus.js.delete_stream(stream)
+
+
 async def test_invalid_messages_are_rejected_counted_and_consumer_keeps_running(
     bus: Bus, nc: Any, unique: str
 ) -> None:
