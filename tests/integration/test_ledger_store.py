@@ -197,6 +197,23 @@ async def test_a_warm_proof_cache_gives_the_databases_proofs_without_reading_it(
             await store.close()
 
 
+def test_a_full_proof_cache_gives_way_from_the_lowest_level():
+    """When full, the lowest level's oldest node goes first (the top of the tree, on every proof's
+    path, stays), and a node below every cached level is not kept."""
+    cache = NodeCache(min_level=4, max_nodes=4)
+    cache.keep({(10, 0): b"a", (9, 0): b"b", (9, 1): b"c", (8, 0): b"d"})
+    cache.keep({(4, 7): b"e"})  # below every cached level: not kept
+    assert set(cache._nodes) == {(10, 0), (9, 0), (9, 1), (8, 0)}
+    cache.keep({(9, 2): b"f"})  # the level-8 node gives way
+    assert set(cache._nodes) == {(10, 0), (9, 0), (9, 1), (9, 2)}
+    cache.keep({(9, 3): b"g", (9, 2): b"f"})  # the oldest of level 9 gives way; a cached key changes nothing
+    assert set(cache._nodes) == {(10, 0), (9, 1), (9, 2), (9, 3)}
+    cache.keep({(11, 0): b"h", (3, 0): b"i"})  # level 3 is below min_level: never kept
+    assert set(cache._nodes) == {(11, 0), (10, 0), (9, 2), (9, 3)}
+    found: dict = {}
+    assert cache.take([(11, 0), (9, 1)], found) == [(9, 1)] and found == {(11, 0): b"h"}
+
+
 def test_the_proof_cache_keeps_whole_blocks_and_the_longest_run_of_the_last():
     cache = NodeCache.for_entries(1000)
     for wrong in (bytes(33), bytes(32 * 17)):

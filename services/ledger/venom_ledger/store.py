@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import sys
@@ -218,7 +219,7 @@ class NodeCache:
     needs its leaves: the right edge) and replaced by a longer read as the chain grows. A stored node is the hash of a complete subtree and an entry's hash never changes
     once committed, so a cached copy cannot go stale (a node or hash altered in the database behind
     the ledger's back is a tampering that ``verify_chain`` reports; proofs keep serving what the
-    writer committed). The oldest go first when full.
+    writer committed). When full, nodes of the lowest level and the oldest blocks go first.
 
     The default keeps the top levels only (level ≥ 8: ~7,800 nodes for 1,000,000 entries), which cuts
     an inclusion proof's read to ~4 nodes and one range of 16 entry hashes. :meth:`for_entries` sizes
@@ -230,6 +231,7 @@ class NodeCache:
         self.max_nodes = max_nodes
         self.max_blocks = max_blocks
         self._nodes: dict[merkle.NodeKey, bytes] = {}
+        self._order: dict[int, collections.deque[int]] = {}  # per level, the cached indices, oldest first
         self._blocks: dict[int, bytes] = {}
 
     @classmethod
@@ -272,13 +274,23 @@ class NodeCache:
         return missing
 
     def keep(self, read: Mapping[merkle.NodeKey, bytes]) -> None:
-        """Cache the nodes of ``read`` at ``min_level`` or above (stored nodes just read)."""
-        nodes = self._nodes
+        """Cache the nodes of ``read`` at ``min_level`` or above (stored nodes just read). When full,
+        the lowest level gives way first (its oldest node): a node of level l lies on the paths of
+        2^l leaves, so the top of the tree, which every proof needs, stays; a node below every cached
+        level is not kept then."""
+        nodes, order = self._nodes, self._order
         for key, value in read.items():
-            if key[0] >= self.min_level and self.max_nodes > 0:
-                while len(nodes) >= self.max_nodes:
-                    del nodes[next(iter(nodes))]
+            level = key[0]
+            if level < self.min_level or self.max_nodes <= 0 or key in nodes:
+                continue
+            while len(nodes) >= self.max_nodes:
+                lowest = min(lv for lv, cached in order.items() if cached)
+                if lowest > level:
+                    break
+                del nodes[(lowest, order[lowest].popleft())]
+            if len(nodes) < self.max_nodes:
                 nodes[key] = value
+                order.setdefault(level, collections.deque()).append(key[1])
 
     def keep_block(self, block: int, hashes: bytes) -> None:
         """Cache the entry hashes of block ``block`` from its first leaf (``block * BLOCK``) on, the
