@@ -216,8 +216,9 @@ class NodeCache:
     most ``max_nodes``) and, when ``max_blocks`` > 0, the entry hashes of aligned blocks of
     :data:`BLOCK` leaves (at most ``max_blocks`` blocks), from which the nodes below the stored levels
     are recomputed. The chain's last block is kept as far as it goes (a proof at the full tree size
-    needs its leaves: the right edge) and replaced by a longer read as the chain grows. A stored node is the hash of a complete subtree and an entry's hash never changes
-    once committed, so a cached copy cannot go stale (a node or hash altered in the database behind
+    needs its leaves: the right edge) and replaced by a longer read as the chain grows. A stored node
+    is the hash of a complete subtree and an entry's hash never changes once committed, so a cached
+    copy cannot go stale (a node or hash altered in the database behind
     the ledger's back is a tampering that ``verify_chain`` reports; proofs keep serving what the
     writer committed). When full, nodes of the lowest level and the oldest blocks go first.
 
@@ -503,10 +504,11 @@ class LedgerStore:
 
     async def preload_leaves(self) -> int:
         """Fill the cache's leaf blocks (when it keeps any) with the entry hashes of the chain's
-        blocks, the most recent ones that fit (the last one as far as it goes), read in chunks of ``PRELOAD_LEAVES_CHUNK``
-        (~0.5 s per 1,000,000 entries on the benchmark's machine, docs/BENCHMARKS.md). Returns the
-        number of blocks cached. With the stored nodes preloaded too, an inclusion proof of a
-        preloaded leaf reads nothing from the database."""
+        blocks, the most recent ones that fit (the last one as far as it goes), read in chunks of
+        ``PRELOAD_LEAVES_CHUNK`` (with :meth:`preload_nodes`, 4.5-7.2 s for 1,000,001 entries on the
+        benchmark's machine, docs/BENCHMARKS.md). Returns the number of blocks cached. With the
+        stored nodes preloaded too, an inclusion proof of a preloaded leaf reads nothing from the
+        database."""
         cache = self.node_cache
         if cache.max_blocks <= 0:
             return 0
