@@ -22,9 +22,11 @@ pytestmark = pytest.mark.integration
 
 
 async def orchestrator(nats_url: str, unique: str) -> RunningOrchestrator:
+    # health_timeout_s 2 s, not 0.5 s: two pings timed out in a row on a CPU-starved machine would take
+    # the live peer out of dispatch.
     return await start_orchestrator(OrchestratorSettings(
         nats_url=nats_url, node_id=f"orch{unique}", port=free_port(), grpc_port=0, api_token="t",
-        health_interval_s=0.2, health_timeout_s=0.5, reply_grace_s=0.5, self_peer=False))
+        health_interval_s=0.2, health_timeout_s=2.0, reply_grace_s=0.5, self_peer=False))
 
 
 def healthy(o: RunningOrchestrator, node: str) -> Callable[[], bool]:
@@ -117,9 +119,11 @@ async def test_a_vanished_peer_ends_the_task_lost_on_either_path(nats_url: str, 
     node = f"p{unique}"
     peer = HandMadePeer(bus, node, reply=HandMadePeer.SILENT)
     await peer.start()
+    # health_timeout_s 2 s, not 0.5 s: the peer's first ping must succeed (the next is 30 s away), on a
+    # CPU-starved machine too; the task's own request (0.2 s deadline + 0.3 s grace) is what times out.
     o = await start_orchestrator(OrchestratorSettings(
         nats_url=nats_url, node_id=f"orch{unique}", port=free_port(), grpc_port=0, api_token="t",
-        health_interval_s=30.0, health_timeout_s=0.5, reply_grace_s=0.3, self_peer=False))
+        health_interval_s=30.0, health_timeout_s=2.0, reply_grace_s=0.3, self_peer=False))
     monkeypatch.setattr(bus_module, "spans_may_record", lambda: traced)
     try:
         await announce(bus, node)

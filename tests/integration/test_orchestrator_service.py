@@ -33,8 +33,10 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
 
 
 async def orchestrator(nats_url: str, unique: str, **kw: object) -> RunningOrchestrator:
+    # health_timeout_s: a healthy peer answers a ping in milliseconds; 2 s (not 0.5 s) so that a CPU-starved
+    # machine does not time two pings in a row out and take a live peer out of the tests' dispatch.
     fields: dict[str, object] = dict(nats_url=nats_url, node_id=f"orch{unique}", port=free_port(), grpc_port=0,
-                                     api_token=TOKEN, health_interval_s=0.2, health_timeout_s=0.5,
+                                     api_token=TOKEN, health_interval_s=0.2, health_timeout_s=2.0,
                                      reply_grace_s=0.5, self_peer=False)
     fields.update(kw)
     return await start_orchestrator(OrchestratorSettings(**fields))  # type: ignore[arg-type]
@@ -126,9 +128,13 @@ async def test_peer_vanishing_mid_task_moves_the_task(nats_url: str, unique: str
     try:
         await announce(bus, a)
         await until(healthy(o, a))
-        record, runner = o.service.submit("sleep", {"seconds": 0.5}, deadline_s=1.0)
-        await until(lambda: record.status == "running" and record.node == a)
+        # b's worker is started before the task (it is not announced yet, so the task goes to a); only
+        # b's announcement and ping happen while a runs. The task sleeps 0.8 s within a 2 s deadline:
+        # time enough for those before a's answer, and for b's run, on a CPU-starved machine (it was
+        # 0.5 s within 1 s, with b's worker also started while a ran).
         wb = await start_worker(nats_url, b)
+        record, runner = o.service.submit("sleep", {"seconds": 0.8}, deadline_s=2.0)
+        await until(lambda: record.status == "running" and record.node == a)
         await announce(bus, b)
         await until(lambda: b in o.service.peers)
         await o.service._ping(b)
