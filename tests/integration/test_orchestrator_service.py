@@ -4,6 +4,7 @@ a peer vanishing mid-task, the REST API and its token."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable
 
@@ -124,6 +125,7 @@ async def test_no_peer_ends_lost_not_hanging(nats_url: str, unique: str) -> None
 async def test_peer_vanishing_mid_task_moves_the_task(nats_url: str, unique: str, bus: Bus) -> None:
     a, b = f"a{unique}", f"b{unique}"
     wa = await start_worker(nats_url, a)
+    workers = [wa]
     o = await orchestrator(nats_url, unique, health_interval_s=30.0)  # only the task itself finds out
     try:
         await announce(bus, a)
@@ -133,6 +135,7 @@ async def test_peer_vanishing_mid_task_moves_the_task(nats_url: str, unique: str
         # time enough for those before a's answer, and for b's run, on a CPU-starved machine (it was
         # 0.5 s within 1 s, with b's worker also started while a ran).
         wb = await start_worker(nats_url, b)
+        workers.append(wb)
         record, runner = o.service.submit("sleep", {"seconds": 0.8}, deadline_s=2.0)
         await until(lambda: record.status == "running" and record.node == a)
         await announce(bus, b)
@@ -151,6 +154,10 @@ async def test_peer_vanishing_mid_task_moves_the_task(nats_url: str, unique: str
         assert done.status == "lost" and b in done.error and done.finished_at is not None
     finally:
         await o.stop()
+        # workers that did not vanish (a failure above) must not answer the next tests' orchestrators
+        for w in workers:
+            with contextlib.suppress(Exception):
+                await w.stop()
 
 
 async def test_quarantine_follows_the_bucket_and_release(nats_url: str, unique: str, bus: Bus) -> None:
