@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -13,3 +16,14 @@ async def until(cond: Callable[[], bool], timeout: float = 10.0) -> None:
     while not cond():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def settles_to(read: Callable[[], Awaitable[T]], expected: T, timeout: float = 10.0) -> None:
+    """Return once ``await read()`` equals ``expected``; fail with the last value read if it does not
+    within ``timeout`` seconds. For state a server updates on its own time, e.g. the acknowledged count
+    of a JetStream consumer: the server takes an ack in asynchronously, after the client has sent it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (value := await read()) != expected:
+        assert loop.time() < deadline, f"{value!r} did not become {expected!r} in {timeout} s"
+        await asyncio.sleep(0.05)
