@@ -218,11 +218,9 @@ class Bus:
         futures = []
         for subject, event in items:
             future, reply = await self._ack_future()
-            if traced:
-                with self._publish_span(subject, event):
-                    await self.nc.publish(subject, encode(event), reply=reply, headers=self._headers(event))
-            else:
-                await self.nc.publish(subject, encode(event), reply=reply, headers={"Nats-Msg-Id": event.id})
+            with self._publish_span(subject, event) if traced else contextlib.nullcontext():
+                headers = self._headers(event) if traced else {"Nats-Msg-Id": event.id}
+                await self.nc.publish(subject, encode(event), reply=reply, headers=headers)
             futures.append(future)
         return futures
 

@@ -332,7 +332,7 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
         result["proof_nodes_cached"] = await store.preload_nodes()  # as the service does at start
         await store.preload_leaves()
         result["proof_cache_preload_s"] = round(time.perf_counter() - start, 3)
-        result["proof_leaves_cached"] = sum(len(hashes) // 32 for hashes in proof_cache._blocks.values())
+        result["proof_leaves_cached"] = proof_cache.leaves
         result["proof_cache_mb"] = round(proof_cache.size_bytes() / 2**20, 1)
         uncached = LedgerStore(engine, chain, node_cache=NodeCache(max_nodes=0))
         try:

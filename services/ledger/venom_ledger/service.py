@@ -33,7 +33,7 @@ from venom_ledger.encoder import Encoder
 from venom_ledger.keys import load_signing_key
 from venom_ledger.ledger import Ledger
 from venom_ledger.settings import LedgerSettings
-from venom_ledger.store import BLOCK, CanonicalRecord, ChainWriter, LedgerStore, NodeCache, NotTheWriter
+from venom_ledger.store import CanonicalRecord, ChainWriter, LedgerStore, NodeCache, NotTheWriter
 
 log = logging.getLogger("venom.ledger")
 
@@ -152,12 +152,12 @@ class LedgerService:
         started = time.perf_counter()
         try:
             nodes = await self.store.preload_nodes()
-            blocks = await self.store.preload_leaves()
+            await self.store.preload_leaves()
         except Exception as exc:  # noqa: BLE001 - only a warm cache is lost: proofs read the rest themselves
             log.warning("could not preload the proof cache of chain %s: %s", self.chain, exc)
         else:
             log.info("chain %s: %d Merkle nodes and the hashes of %d entries cached for proofs (%.1f s)",
-                     self.chain, nodes, blocks * BLOCK, time.perf_counter() - started)
+                     self.chain, nodes, self.store.node_cache.leaves, time.perf_counter() - started)
 
     async def _become_writer(self) -> None:
         lm.WRITER.labels(self.chain).set(1)

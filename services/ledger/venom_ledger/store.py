@@ -170,14 +170,10 @@ def _leaf_run(wanted: list[int], span: int = BLOCK) -> tuple[int, int, list[int]
 
 async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.NodeKey],
                      cache: NodeCache | None = None) -> dict[merkle.NodeKey, bytes]:
-    """Merkle nodes ``keys``: stored ones from the nodes table (or ``cache``), low ones (level <
-    MIN_STORED_LEVEL) recomputed from the entries' hashes (or from a block of them the cache holds),
-    all read in one indexed query (one round trip; none when the cache has every key)."""
+    """Merkle nodes ``keys``: stored ones from the nodes table, low ones (level < MIN_STORED_LEVEL)
+    recomputed from the entries' hashes, all read in one indexed query (one round trip). ``cache``
+    keeps what was read (the caller takes what it already holds first: :meth:`LedgerStore._read_nodes`)."""
     found: dict[merkle.NodeKey, bytes] = {}
-    if cache is not None:
-        keys = cache.take(keys, found)
-        if not keys:
-            return found
     high = [k for k in keys if k[0] >= MIN_STORED_LEVEL]
     low = [k for k in keys if k[0] < MIN_STORED_LEVEL]
     wanted = sorted({i for level, idx in low for i in range(idx << level, (idx + 1) << level)})
@@ -250,6 +246,11 @@ class NodeCache:
     @property
     def blocks(self) -> int:
         return len(self._blocks)
+
+    @property
+    def leaves(self) -> int:
+        """Entry hashes cached (every block's, the last one's as far as it goes)."""
+        return sum(len(hashes) for hashes in self._blocks.values()) // 32
 
     def take(self, keys: Sequence[merkle.NodeKey], found: dict[merkle.NodeKey, bytes]) -> list[merkle.NodeKey]:
         """Put the cached ones of ``keys`` (and the low ones a cached block gives) into ``found``;
