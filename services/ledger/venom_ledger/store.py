@@ -187,8 +187,8 @@ async def read_nodes(raw: asyncpg.Connection, chain: str, keys: Sequence[merkle.
             found[(level, idx)] = bytes(value)
     if cache is not None:
         cache.keep(found)
-        if end - start == BLOCK:
-            cache.keep_block(start // BLOCK, _prefix(leaves, start, end))
+        # the leaf range is one whole aligned block (or empty, which keep_block ignores)
+        cache.keep_block(start // BLOCK, _prefix(leaves, start, end))
     for level, idx in low:
         span = range(idx << level, (idx + 1) << level)
         if all(i in leaves for i in span):
