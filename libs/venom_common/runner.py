@@ -146,7 +146,8 @@ async def serve(service: Service, settings: VenomSettings, *, stop: asyncio.Even
         uvicorn.Config(front_door, host=settings.bind_host, port=settings.port, log_level="warning", lifespan="off",
                        access_log=False)
     )
-    http_task = asyncio.create_task(server.serve(), name="http")
+    http_task = asyncio.create_task(_serve_http(server, settings), name="http")
+    http_task.add_done_callback(lambda task: stopping.set() if _failed(task) else None)
     bus: Bus | None = None
     try:
         try:
@@ -175,6 +176,22 @@ async def serve(service: Service, settings: VenomSettings, *, stop: asyncio.Even
         for sig in installed:
             loop.remove_signal_handler(sig)
         log.info("%s stopped", service.name)
+        if _failed(http_task):
+            raise http_task.exception()  # type: ignore[misc]
+
+
+async def _serve_http(server: uvicorn.Server, settings: VenomSettings) -> None:
+    """uvicorn's server, with a port it cannot open (e.g. in use) as an error of this task. uvicorn
+    raises SystemExit then, which would end the whole event loop instead of this service, and without
+    its shutdown (or, in-process, everything else running on that loop)."""
+    try:
+        await server.serve()
+    except SystemExit as exc:
+        raise OSError(f"the HTTP port {settings.bind_host}:{settings.port} could not be opened (in use?)") from exc
+
+
+def _failed(task: asyncio.Task[None]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None
 
 
 def event_loop_factory(settings: VenomSettings) -> Callable[[], asyncio.AbstractEventLoop] | None:

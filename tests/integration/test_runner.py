@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -83,3 +84,17 @@ async def test_not_ready_until_nats_reachable() -> None:
     stop.set()
     await asyncio.wait_for(task, 15)
     assert not svc.started
+
+
+async def test_a_port_in_use_fails_the_service_not_the_event_loop(nats_url: str) -> None:
+    """uvicorn exits the process (SystemExit) when it cannot bind; serve turns that into an error of the
+    service, stopped gracefully, and the event loop it shares goes on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = VenomSettings(nats_url=nats_url, port=taken.getsockname()[1], node_id="runner-test3")
+        svc = Recorder()
+        with pytest.raises(OSError, match="could not be opened"):
+            await asyncio.wait_for(serve(svc, settings, stop=asyncio.Event()), 20)
+    assert not svc.started or svc.stopped
+    await asyncio.sleep(0)  # this loop still runs
