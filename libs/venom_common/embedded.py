@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,8 +33,41 @@ class EmbeddedServerError(RuntimeError):
     """An embedded server could not be found or started; the message says why."""
 
 
+#: Where the kernel says which local ports it gives outgoing connections (Linux).
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+#: The lowest port :func:`free_port` picks below the ephemeral range.
+LOWEST_PICKED_PORT = 20000
+_handed_out: set[int] = set()
+_pick = random.Random(int.from_bytes(os.urandom(8), "big"))  # its own: a test seeding ``random`` changes nothing
+
+
+def ephemeral_port_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int] | None:
+    """``(low, high)`` of the kernel's ephemeral ports, or ``None`` where it cannot be read."""
+    try:
+        low, high = (int(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return low, high
+
+
 def free_port(host: str = LOCALHOST) -> int:
-    """A TCP port free on ``host`` right now."""
+    """A TCP port free on ``host`` right now, for a server that binds it a moment later.
+
+    Picked at random *below* the kernel's ephemeral range where that range is known (Linux), and
+    never twice by one process: an outgoing connection's local port comes from the ephemeral range,
+    so it cannot take the port between this call and the bind. (A port the kernel picks with
+    ``bind(0)`` is in that range: a client connection opened in between took one in a test run,
+    and the server's start failed.) Elsewhere, or when no such port is found, the kernel picks.
+    """
+    span = ephemeral_port_range()
+    if span is not None and span[0] - LOWEST_PICKED_PORT >= 1000:
+        if len(_handed_out) > 5000:
+            _handed_out.clear()
+        for _ in range(200):
+            port = _pick.randrange(LOWEST_PICKED_PORT, span[0])
+            if port not in _handed_out and port_is_free(port, host):
+                _handed_out.add(port)
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
