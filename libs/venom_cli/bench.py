@@ -70,16 +70,21 @@ def beats(
     nodes: Annotated[int, typer.Option("--nodes", min=1, max=64, help="arbiters, one per node")] = 1,
     pipeline_depth: Annotated[int, typer.Option("--pipeline-depth", min=1, max=1024,
                                                 help="beats sent and not yet stored per arbiter")] = 8,
+    floor_duration: Annotated[float, typer.Option(
+        "--floor-duration", min=0, max=600,
+        help="seconds of the message floor afterwards: the same processes and messages with no work (0: skip)")] = 5.0,
     keep: Annotated[bool, typer.Option("--keep", help="keep the work directory (logs)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """The beat pipeline end to end, every service its own process: pulse → decision and pulse → committed
-    latency, achieved rate and beats lost, beside raw nats-py baselines from the same run."""
+    latency, achieved rate and beats lost, beside raw baselines from the same run: nats-py alone, and the
+    message floor (the same processes and messages per beat with no work, as fast as they go)."""
     import asyncio
 
     from venom_cli.bench_beats import bench_beats
 
-    result = asyncio.run(bench_beats(rate, duration, nodes, keep=keep, pipeline_depth=pipeline_depth))
+    result = asyncio.run(bench_beats(rate, duration, nodes, keep=keep, pipeline_depth=pipeline_depth,
+                                     floor_duration=floor_duration))
     _report(result, f"beats: {rate:g}/s × {nodes} node(s) for {duration:g} s", as_json)
 
 

@@ -12,7 +12,10 @@ commit time is known exactly), the ledger, the four organs, and one arbiter per 
   ledger once it caught up; ``achieved_rate`` against ``target_rate`` and ``ticks_missed_max_per_node``
   (the arbiter's vitals) show the beats it could not start in time;
 * raw baselines measured in the same run on the same servers: a nats-py request/reply round trip
-  between two processes' worth of connections, and pipelined JetStream publishes (7 per beat).
+  between two processes' worth of connections, and pipelined JetStream publishes (7 per beat);
+* ``floor`` (after the services stopped, for ``floor_duration`` seconds; 0 skips it): the same processes
+  exchanging the same messages per beat with no work at all (:mod:`venom_cli.beat_floor`), as fast as they
+  go: the beats/s and CPU per beat that the messages alone take on this machine; ``achieved_vs_floor``.
 """
 
 from __future__ import annotations
@@ -102,9 +105,9 @@ async def _raw_baselines(nats_url: str, samples: int = 2000) -> dict[str, float 
 
 
 async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: bool = False,
-                      pipeline_depth: int = 8) -> dict[str, Any]:
-    if rate <= 0 or duration <= 0 or nodes < 1:
-        raise ValueError("rate and duration must be > 0 and nodes ≥ 1")
+                      pipeline_depth: int = 8, floor_duration: float = 0.0) -> dict[str, Any]:
+    if rate <= 0 or duration <= 0 or nodes < 1 or floor_duration < 0:
+        raise ValueError("rate and duration must be > 0, nodes ≥ 1 and floor_duration ≥ 0")
     work = Path(tempfile.mkdtemp(prefix="venom-bench-beats-"))
     nats_server = pg = None
     nats_url = os.environ.get("VENOM_NATS_URL")
@@ -120,6 +123,7 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
             "VENOM_LOG_LEVEL": "WARNING", "VENOM_MODEL_DIR": str(work / "models")}
     procs: list[subprocess.Popen[bytes]] = []
     received: dict[tuple[str, int], float] = {}
+    floor: dict[str, Any] | None = None
     try:
         baselines = await _raw_baselines(nats_url)
         ports = {"ledger": free_port()}
@@ -193,6 +197,12 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
             "where chain = $1 and idx > 0", chain)
         await conn.close()
         await listener.drain()
+        if floor_duration > 0:  # the raw baseline: the same messages with no work, the services stopped
+            from venom_cli.beat_floor import run_floor
+
+            stop_processes(procs, grace_s=30)
+            floor = await asyncio.to_thread(run_floor, nats_url, floor_duration, pipeline_depth,
+                                            server_pid=nats_server.pid if nats_server else None)
     finally:
         stop_processes(procs, grace_s=30)
         if pg is not None:
@@ -243,6 +253,10 @@ async def bench_beats(rate: float, duration: float, nodes: int = 1, *, keep: boo
         **baselines,
         "cpu_count": os.cpu_count(),
     }
+    if floor is not None:
+        result["floor"] = floor
+        achieved = result["achieved_rate"]
+        result["achieved_vs_floor"] = round(achieved / floor["beats_per_s"], 3) if achieved and floor["beats_per_s"] else None
     if not keep:
         import shutil
 
