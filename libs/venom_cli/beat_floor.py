@@ -36,8 +36,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REQUEST = b"r" * 700  # an OrganBeatRequestV1 with its genome (about 0.7 kB)
-REPLY = b"o" * 500  # a FlowResultV1 reply
+REQUEST = b"r" * 600  # an OrganBeatRequestV1 with its features and genome (608 bytes in the arbiter's)
+REPLY = b"o" * 500  # a FlowResultV1 reply (430-604 bytes, by organ)
 EVENT = b"e" * 500  # a recorded event (PulseV1 ~0.5 kB)
 EVENTS_PER_BEAT = 7  # pulse, four flow results, decision, genome update
 ORGANS = ("regen", "balance", "entropy", "optimize")
