@@ -41,3 +41,16 @@ async def test_the_floor_with_atomic_batches_consumes_every_event(nats_url: str)
     assert set(floor["cpu_ms_per_beat"]) == {"arbiter", "organs", "ledger"}  # an external server: not metered
     with pytest.raises(ValueError):
         run_floor(nats_url, 0)
+
+
+async def test_a_floor_that_fails_leaves_the_pipeline_figures_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    import venom_cli.beat_floor
+
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise RuntimeError("a floor process did not start in 90 s")
+
+    monkeypatch.setattr(venom_cli.beat_floor, "run_floor", broken)
+    result = await bench_beats(rate=20, duration=1, nodes=1, floor_duration=1)
+    assert result["beats_lost"] == 0 and result["beats_ledgered"] > 0
+    assert result["floor"] == {"error": "RuntimeError: a floor process did not start in 90 s"}
+    assert result["achieved_vs_floor"] is None
