@@ -30,6 +30,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import queue
 import tempfile
 import time
 import uuid
@@ -124,6 +125,7 @@ async def _arbiter(url: str, prefix: str, duration: float, depth: int, atomic: b
     kinds = ["pulse", *ORGANS, "decision", "genome"]
     beats = 0
     round_trips: list[float] = []
+    cpu_start = time.process_time()  # this process's CPU from here on (not its start-up)
     start = time.perf_counter()
     end = start + duration
     while time.perf_counter() < end:
@@ -157,8 +159,9 @@ async def _arbiter(url: str, prefix: str, duration: float, depth: int, atomic: b
     if unacked:
         await asyncio.wait(list(unacked.values()), timeout=10)
     await nc.drain()
+    cpu_s = time.process_time() - cpu_start
     round_trips.sort()
-    return {"beats": beats, "elapsed_s": elapsed, "refused_batches": refused,
+    return {"beats": beats, "elapsed_s": elapsed, "cpu_s": cpu_s, "refused_batches": refused,
             "organ_round_trip_ms_p50": round(round_trips[len(round_trips) // 2] * 1e3, 3),
             "organ_round_trip_ms_p99": round(round_trips[int(len(round_trips) * 0.99)] * 1e3, 3)}
 
@@ -194,7 +197,7 @@ def run_floor(nats_url: str, duration: float = 10.0, depth: int = 8, atomic: boo
     """Run the floor against the nats-server at ``nats_url`` for ``duration`` seconds at full speed (its own
     stream and subjects, deleted afterwards). ``server_pid``: the server's process, for its CPU per beat.
     Blocking; it runs its own event loop (call it from a thread inside one)."""
-    import psutil
+    from venom_common.cpu import CpuMeter
 
     if duration <= 0 or depth < 1:
         raise ValueError("duration must be > 0 and depth >= 1")
@@ -218,32 +221,26 @@ def run_floor(nats_url: str, duration: float = 10.0, depth: int = 8, atomic: boo
         for r in readies:
             if not r.wait(90):
                 raise RuntimeError("a floor process did not start in 90 s")
+        groups: dict[str, list[int | None]] = {"organs": [procs[name].pid for name in ORGANS],
+                                               "ledger": [procs["ledger"].pid]}
+        if server_pid is not None:
+            groups["nats-server"] = [server_pid]
+        meter = CpuMeter(groups)
+        meter.start()
         out = ctx.Queue()
         procs["arbiter"] = ctx.Process(target=arbiter, args=(nats_url, prefix, duration, depth, atomic, out), daemon=True)
-        meters = {name: psutil.Process(p.pid) for name, p in procs.items() if name != "arbiter"}
-        if server_pid is not None:
-            meters["nats-server"] = psutil.Process(server_pid)
-        before = {name: sum(m.cpu_times()[:2]) for name, m in meters.items()}
         procs["arbiter"].start()
-        meters["arbiter"] = psutil.Process(procs["arbiter"].pid)
-        before["arbiter"] = sum(meters["arbiter"].cpu_times()[:2])
-        arbiter_cpu = 0.0
-        while procs["arbiter"].is_alive():  # the arbiter's own CPU, read until it exits
-            try:
-                arbiter_cpu = sum(meters["arbiter"].cpu_times()[:2])
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.05)
-        if procs["arbiter"].exitcode not in (0, None):
-            raise RuntimeError(f"the floor's arbiter failed (exit code {procs['arbiter'].exitcode})")
-        result = out.get(timeout=30)
+        try:
+            result = out.get(timeout=duration + 120)
+        except queue.Empty:
+            raise RuntimeError(f"the floor's arbiter gave no result (exit code {procs['arbiter'].exitcode})") from None
         beats = result.pop("beats")
         deadline = time.monotonic() + 30
         while counter.value < beats * EVENTS_PER_BEAT and time.monotonic() < deadline:
             time.sleep(0.05)
-        used = {name: sum(m.cpu_times()[:2]) - before[name] for name, m in meters.items() if name != "arbiter"}
-        used["arbiter"] = arbiter_cpu - before["arbiter"]
-        used["organs"] = sum(used.pop(name) for name in ORGANS)
+        used = meter.used_s()
+        del used["machine"]
+        used["arbiter"] = result.pop("cpu_s")  # measured by the arbiter itself: it has exited by now
         return {
             "beats_per_s": round(beats / result.pop("elapsed_s"), 1),
             "beats": beats,
