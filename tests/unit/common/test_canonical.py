@@ -136,6 +136,18 @@ def test_json_fast_path_on_random_doubles() -> None:
                                    2**64, 2**63 - 1, -(2**63), 10.00001])
 def test_json_fast_path_edge_numbers(value: float) -> None:
     assert canonical_dumps_json({"v": value, "s": "1e16 0.00001 null"}) == reference_dumps({"v": value, "s": "1e16 0.00001 null"})
+    # first in a list, later in a list, nested: every place a number token can start
+    for wrapped in ([value], [1, value], {"a": [{"b": value}, "x"]}, [[value, -value]]):
+        assert canonical_dumps_json(wrapped) == reference_dumps(wrapped), wrapped
+        assert canonical_dumps_json(wrapped, finite=True) == reference_dumps(wrapped), wrapped
+
+
+def test_json_fast_path_strings_that_look_like_numbers_stay_exact() -> None:
+    # Strings holding what the checks look for may send a value to the exact path; the bytes stay the reference's.
+    for text in ("a:1e5,", "[1e+16]", ",0.00001", ":null", "x,null}", "e-5]", "1.5e-07}"):
+        for value in ({"s": text, "n": 1.5}, [text, 2], {text: [text]}):
+            assert canonical_dumps_json(value) == reference_dumps(value)
+            assert canonical_dumps_json(value, finite=True) == reference_dumps(value)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -151,9 +163,10 @@ def test_json_fast_path_keeps_nulls_and_escapes() -> None:
 
 def test_json_fast_path_is_taken_for_an_event_record(monkeypatch) -> None:
     # A recorded event's data (the ledger's hot path) must not fall back to the slower encoder.
-    record = {"id": "01a201ce-5723-7e24-9671-61f841014e16", "source": "/venom/n1/arbiter", "type": "venom.beat.v1",
-              "time": "2026-11-22T05:50:29.667293Z", "subject": "venom.beat.n1",
-              "data": {"node": "n1", "beat": 3, "t_lambda_s": 0.004211, "period_s": 1.0, "theta": 0.25,
+    # ("e-" in the id and the node name: an exponent is only looked for before ",", "}" or "]")
+    record = {"id": "01a201ce-5723-7e24-9671-61f841014e16", "source": "/venom/node-e-1/arbiter",
+              "type": "venom.beat.v1", "time": "2026-11-22T05:50:29.667293Z", "subject": "venom.beat.node-e-1",
+              "data": {"node": "node-e-1", "beat": 3, "t_lambda_s": 0.004211, "period_s": 1.0, "theta": 0.25,
                        "vitals": {"beat_count": 3, "cycle_time_ms": 4.2, "missed_deadlines": 0}}}
     expected = reference_dumps(record)
 
