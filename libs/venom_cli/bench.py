@@ -54,7 +54,8 @@ def ledger(
     table = Table(title=f"ledger, {entries} entries ({result['path']} path)")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    for key in ("append_per_s", "raw_insert_per_s", "append_vs_raw_insert", "raw_copy_per_s", "append_vs_raw_copy",
+    for key in ("append_per_s", "raw_insert_per_s", "raw_insert_per_s_before", "raw_insert_per_s_after",
+                "append_vs_raw_insert", "raw_copy_per_s", "append_vs_raw_copy",
                 "bus_consume_noop_per_s", "cpu_us_per_event", "verify_per_s", "raw_hash_per_s", "verify_vs_raw_hash",
                 "proof_ms_p50", "proof_ms_p99"):
         if key in result:

@@ -12,7 +12,8 @@ from venom_cli.main import app
 pytestmark = pytest.mark.integration
 
 FIGURES = ("append_per_s", "raw_insert_per_s", "verify_per_s", "raw_hash_per_s", "proof_ms_p50", "proof_ms_p99",
-           "append_vs_raw_insert", "verify_vs_raw_hash", "raw_copy_per_s", "append_vs_raw_copy")
+           "append_vs_raw_insert", "verify_vs_raw_hash", "raw_copy_per_s", "append_vs_raw_copy",
+           "raw_insert_per_s_before", "raw_insert_per_s_after")
 
 
 @pytest.mark.parametrize("direct", [False, True])
@@ -25,6 +26,11 @@ def test_bench_ledger_prints_every_figure(nats_url, postgres_url, monkeypatch, d
     figures = json.loads(result.stdout)
     assert figures["verified_ok"] is True and figures["tree_size"] >= 41  # a shared stream adds other events
     assert all(figures[k] > 0 for k in FIGURES)
+    # the goal's baseline brackets the append: the mean of a raw insert right before and right after it
+    assert figures["raw_insert_per_s"] == pytest.approx(
+        (figures["raw_insert_per_s_before"] + figures["raw_insert_per_s_after"]) / 2, abs=0.1)
+    assert figures["append_vs_raw_insert"] == pytest.approx(figures["append_per_s"] / figures["raw_insert_per_s"],
+                                                            abs=0.002)
     assert figures["path"] == ("store" if direct else "service")
     assert figures["servers"] == {"nats": "external", "postgres": "external"}
     assert ("bus_consume_noop_per_s" in figures) is not direct
