@@ -135,7 +135,7 @@ def verify(
         what = (f"entries {report['from']}..{report['to']} of chain {report['chain']}, proven in the checkpoint of "
                 f"size {report['checkpoint_tree_size']} (public key {report['public_key']})" if offline else
                 f"{report['tree_size']} entries of chain {report['chain']}, {report['checkpoints_checked']} "
-                "signed checkpoints matched")
+                f"signed checkpoint{'' if report['checkpoints_checked'] == 1 else 's'} matched")
         console.print(Text(f"verified: {what}", style="green"), soft_wrap=True)
     else:
         fault = report["fault"]
