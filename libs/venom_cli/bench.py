@@ -41,17 +41,23 @@ def ledger(
     direct: Annotated[bool, typer.Option("--direct", help="append through the store code, without NATS "
                                                             "(bulk load, e.g. for 1,000,000 entries)")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="keep the benchmark chain in the database")] = False,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, max=50,
+                                        help="run it this many times back to back and report the medians "
+                                             "(each run listed under 'runs')")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
 ) -> None:
     """Append, verify and proof figures of the ledger, with raw insert and raw hash baselines."""
-    from venom_ledger.bench import BenchOptions, run_ledger_bench
+    from venom_ledger.bench import BenchOptions, run_ledger_bench_repeated
 
-    result = run_ledger_bench(BenchOptions(entries=entries, batch=batch, proofs=proofs, direct=direct,
-                                           keep_chain=keep))
+    if keep and repeat > 1:
+        raise typer.BadParameter("--keep keeps one run's chain: use it without --repeat", param_hint="--keep")
+    result = run_ledger_bench_repeated(BenchOptions(entries=entries, batch=batch, proofs=proofs, direct=direct,
+                                                    keep_chain=keep), repeat)
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
         return
-    table = Table(title=f"ledger, {entries} entries ({result['path']} path)")
+    runs = f", median of {repeat} runs" if repeat > 1 else ""
+    table = Table(title=f"ledger, {entries} entries ({result['path']} path{runs})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key in ("append_per_s", "raw_insert_per_s", "raw_insert_per_s_before", "raw_insert_per_s_after",
@@ -61,6 +67,10 @@ def ledger(
         if key in result:
             value = result[key]
             table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    if repeat > 1:
+        table.add_row("append_vs_raw_insert of each run",
+                      ", ".join(str(run["append_vs_raw_insert"]) for run in result["runs"]))
+        table.add_row("goals met in runs", json.dumps(result["goals_met_in_runs"]))
     console.print(table)
 
 

@@ -39,3 +39,25 @@ def test_bench_ledger_prints_every_figure(nats_url, postgres_url, monkeypatch, d
     if not direct:  # external servers here: only the service's own processes and the machine are measured
         assert set(figures["append_cpu_us_per_event"]) == {"service", "encoder", "machine"}
         assert figures["append_cpu_us_per_event"]["service"] > 0
+
+
+def test_bench_ledger_repeated_reports_medians_and_each_run(nats_url, postgres_url, monkeypatch):
+    monkeypatch.setenv("VENOM_NATS_URL", nats_url)
+    monkeypatch.setenv("VENOM_DATABASE_URL", postgres_url)
+    args = ["ledger", "--entries", "30", "--batch", "16", "--proofs", "10", "--repeat", "2", "--json"]
+    result = CliRunner().invoke(app, ["bench", *args])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["repeat"] == 2 and len(figures["runs"]) == 2
+    ratios = [run["append_vs_raw_insert"] for run in figures["runs"]]
+    assert all(r > 0 for r in ratios)
+    assert figures["append_vs_raw_insert"] == pytest.approx(sum(ratios) / 2, abs=0.001)  # median of two
+    assert figures["goals"]["append_ge_half_raw_insert"] == (figures["append_vs_raw_insert"] >= 0.5)
+    assert figures["goals_met_in_runs"]["append_ge_half_raw_insert"] == sum(r >= 0.5 for r in ratios)
+    assert figures["verified_ok"] is True and figures["path"] == "service"
+    assert all(run["started_utc"] for run in figures["runs"])
+
+
+def test_bench_ledger_refuses_keep_with_repeat():
+    result = CliRunner().invoke(app, ["bench", "ledger", "--repeat", "2", "--keep"])
+    assert result.exit_code == 2 and "--keep" in result.output
