@@ -53,7 +53,7 @@ _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=5) | st.di
                      max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.dictionaries(st.text(), _JSON, max_size=8) | st.lists(_JSON, max_size=8))
 def test_fast_path_is_byte_identical_to_json_dumps(value: object) -> None:
     try:
@@ -111,7 +111,7 @@ _JSON_ONLY = st.recursive(
     _SCALARS, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5), max_leaves=20)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.text(), _JSON_ONLY, max_size=8) | st.lists(_JSON_ONLY, max_size=8))
 def test_json_fast_path_is_byte_identical_to_json_dumps(value: object) -> None:
     try:
@@ -188,7 +188,7 @@ def test_json_fast_path_with_finite_values_keeps_nulls_fast(monkeypatch) -> None
     assert canonical_dumps_json(value, finite=True) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.text(), _JSON_ONLY, max_size=8))
 def test_json_fast_path_finite_is_byte_identical(value: object) -> None:
     try:

@@ -16,6 +16,7 @@ def test_a_busy_child_is_counted_in_its_tree_and_in_the_machine() -> None:
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {SPIN!r}])"])
     try:
         meter = CpuMeter({"tree": [parent.pid], "alone": [parent.pid]}, trees={"tree"})
+        stolen_before = machine_cpu_s()[1]
         meter.start()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(tree_cpu_s(parent.pid)) < 2:
@@ -26,9 +27,12 @@ def test_a_busy_child_is_counted_in_its_tree_and_in_the_machine() -> None:
                 cpu for pid, cpu in tree_cpu_s(parent.pid).items() if pid != parent.pid) < 0.29:
             time.sleep(0.02)
         used = meter.used_s()
+        stolen = machine_cpu_s()[1] - stolen_before
         assert used["tree"] >= 0.25  # the child's spin, counted from zero as it started meanwhile
         assert used["alone"] < 0.2  # the parent itself only waits
-        assert used["machine"] >= 0.25
+        # A process's CPU time includes what the hypervisor stole while it ran; the machine's busy time
+        # leaves steal out (a CI run read 0.15 s busy for the 0.3 s spin): the two together cover the spin.
+        assert used["machine"] + stolen >= 0.25
     finally:
         for proc in tree_cpu_s(parent.pid):
             if proc != parent.pid:
