@@ -65,7 +65,10 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _wait_until_gone(procs: list[psutil.Process], timeout: float = 10) -> list[psutil.Process]:
+def _wait_until_gone(procs: list[psutil.Process], timeout: float = 30) -> list[psutil.Process]:
+    """The processes still alive after ``timeout`` s (returns at once when none is). Generous: processes
+    that were told to stop (e.g. a PostgreSQL backend after its postmaster) can take a few seconds to go on
+    a loaded CI machine; the test asserts they go, not how fast."""
     deadline = time.monotonic() + timeout
     while True:
         alive = [p for p in procs if _alive(p)]
@@ -132,7 +135,7 @@ def test_up_detach_streams_this_machines_metrics_reports_status_and_down_leaves_
     stopped = venom("down", "--data-dir", str(data_dir), env=env)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert [name for name, ref in recorded if ref.alive()] == []
-    assert _wait_until_gone(process_tree, timeout=5) == []
+    assert _wait_until_gone(process_tree) == []
     assert processes_mentioning(str(data_dir)) == []
 
     after = venom("status", "--json", "--data-dir", str(data_dir), env=env)
@@ -219,7 +222,7 @@ def test_up_restarts_a_crashing_service_reports_it_and_ctrl_c_stops_everything(
     assert "[venom] fake: exited with code 7" in output and "restart #1" in output
     assert "[fake] crashing on purpose" in output
     assert "stopped: nothing left running" in output
-    assert _wait_until_gone(tree, timeout=5) == []
+    assert _wait_until_gone(tree) == []
     assert processes_mentioning(str(data_dir)) == []
     final = read_state(data_dir)
     assert final is not None and final.phase == "stopped" and not final.all_up
@@ -247,7 +250,7 @@ def test_after_venom_up_is_killed_the_next_up_and_down_clean_up_what_it_left(dat
     # The next `venom up` stops the leftovers before it starts servers on the same data.
     again = venom("up", "--detach", *only, "--data-dir", str(data_dir), env=env)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert _wait_until_gone(first_tree, timeout=5) == []
+    assert _wait_until_gone(first_tree) == []
     second = read_state(data_dir)
     assert second is not None and second.process.pid != first.process.pid
     assert [s.name for s in second.services] == ["hardware-agent"]
@@ -259,5 +262,5 @@ def test_after_venom_up_is_killed_the_next_up_and_down_clean_up_what_it_left(dat
     stopped = venom("down", "--data-dir", str(data_dir), env=env)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert [name for name, ref in second.recorded_processes() if ref.alive()] == []
-    assert _wait_until_gone(second_tree, timeout=5) == []
+    assert _wait_until_gone(second_tree) == []
     assert processes_mentioning(str(data_dir)) == []

@@ -17,6 +17,7 @@ from venom_common.events.payloads import FlowResultV1, OrganBeatRequestV1, Organ
 from venom_common.settings import VenomSettings
 
 from support.beat import metrics, node_events, organs, publish_metrics, run_arbiter
+from support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -54,13 +55,22 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
                                                           source="/r")))
         await bus.nc.publish(f"{msg.reply}.entropy", encode(make_event(good, source="/r")))
 
+    def all_counted() -> bool:
+        return (ignored("invalid") >= before["invalid"] + 4
+                and ignored("unknown_or_stale") >= before["unknown_or_stale"] + 4
+                and ignored("mismatch") >= before["mismatch"] + 12
+                and ignored("duplicate") + ignored("late") >= before["duplicate"] + 4)
+
     sub = await bus.nc.subscribe(subjects.ORGANS_REQUEST, cb=rogue)  # no queue group: sees every request
     await bus.nc.flush()
     try:
         await publish_metrics(bus, node, [0, 1, 2, 3])
         async with organs(nats_url, tmp_path):
-            await run_arbiter(nats_url, node, beats=4, organ_deadline_ms=200)
-        await asyncio.sleep(0.2)
+            # The default (generous) organ deadline, not 200 ms: an organ that misses it is asked alone for the
+            # next beats, and after a stall that made all four miss, no beat would ask on venom.organs, the one
+            # subject the rogue answers. The last beat's rogue answers are waited for while the arbiter still
+            # listens (not raced against its shutdown).
+            await run_arbiter(nats_url, node, beats=4, before_stop=lambda: until(all_counted))
     finally:
         await sub.unsubscribe()
     decisions = [e.data.beat for e in await node_events(bus, node, ("decision",))]
@@ -118,8 +128,11 @@ async def test_late_organ_is_an_error_result_and_its_late_answer_is_ignored(nats
     try:
         await publish_metrics(bus, node, [0, 0])
         async with organs(nats_url, tmp_path, which=("regen", "balance", "optimize")):
-            await run_arbiter(nats_url, node, beats=2, organ_deadline_ms=100)
-        await asyncio.sleep(0.5)
+            # The last beat's late answer comes 0.3 s after its request: it is waited for while the arbiter
+            # still listens, instead of counting on the arbiter's shutdown taking longer than that.
+            await run_arbiter(nats_url, node, beats=2, organ_deadline_ms=100,
+                              before_stop=lambda: until(
+                                  lambda: ignored("late") + ignored("unknown_or_stale") >= late_before + 2))
     finally:
         await sub.unsubscribe()
         await sub_alone.unsubscribe()

@@ -32,6 +32,10 @@ from venom_common.streams import EVENTS, StreamSpec
 
 pytestmark = pytest.mark.integration
 
+#: How long a test waits for the server's answer: the server's refusals come as answers, never as timeouts, so
+#: this only bounds a failure. Generous: on a CPU-starved CI machine a JetStream ack once took over 2 s.
+ACK_WAIT_S = 30
+
 
 def events(node: str, n: int) -> list[tuple[str, Envelope[Any]]]:
     subject = subjects.command(node, "inject")
@@ -55,7 +59,7 @@ def batch_headers(batch: str, seq: int, *, commit: bool = False, msg_id: str | N
 
 
 async def commit(nc: Any, subject: str, headers: dict[str, str]) -> dict[str, Any]:
-    reply = await nc.request(subject, b"x", headers=headers, timeout=5)
+    reply = await nc.request(subject, b"x", headers=headers, timeout=ACK_WAIT_S)
     return json.loads(reply.data)  # type: ignore[no-any-return]
 
 
@@ -78,7 +82,7 @@ async def test_a_batch_is_stored_whole_with_one_ack_and_consecutive_sequences(bu
     node = f"n{unique}"
     items = [(f"batch.{unique}.{i}", event) for i, (_, event) in enumerate(events(node, 7))]
     future = await bus.send_batch(items)
-    ack = await asyncio.wait_for(future, 5)
+    ack = await asyncio.wait_for(future, ACK_WAIT_S)
     assert ack.batch_size == 7 and ack.stream == f"BATCH_{unique}"
     for offset, (subject, event) in enumerate(items):
         msg = await bus.js.get_msg(f"BATCH_{unique}", ack.seq - 6 + offset)
@@ -89,7 +93,7 @@ async def test_messages_before_the_commit_get_no_answer_without_a_reply_subject(
     spec = await atomic_stream(bus, unique)
     subject = f"batch.{unique}.x"
     # with a reply subject an intermediate message is answered with an empty message (flow control)
-    first = await bus.nc.request(subject, b"1", headers=batch_headers("b1", 1), timeout=5)
+    first = await bus.nc.request(subject, b"1", headers=batch_headers("b1", 1), timeout=ACK_WAIT_S)
     assert first.data == b""
     assert await stored(bus, spec.name) == 0  # nothing stored before the commit
     answer = await commit(bus.nc, subject, batch_headers("b1", 2, commit=True))
@@ -100,15 +104,15 @@ async def test_a_batch_holding_an_already_stored_message_id_is_refused_whole(bus
     spec = await atomic_stream(bus, unique)
     node = f"n{unique}"
     items = [(f"batch.{unique}.{i}", event) for i, (_, event) in enumerate(events(node, 4))]
-    first = await asyncio.wait_for(await bus.send_batch(items), 5)
+    first = await asyncio.wait_for(await bus.send_batch(items), ACK_WAIT_S)
     # the same events again (a retry after a lost ack): refused, not deduplicated
     with pytest.raises(nats.js.errors.APIError) as refused:
-        await asyncio.wait_for(await bus.send_batch(items), 5)
+        await asyncio.wait_for(await bus.send_batch(items), ACK_WAIT_S)
     assert refused.value.err_code == 10201
     # one old id among new ones: the new ones are not stored either
     mixed = [(f"batch.{unique}.new", e) for _, e in events(node, 3)] + [items[0]]
     with pytest.raises(nats.js.errors.APIError) as refused:
-        await asyncio.wait_for(await bus.send_batch(mixed), 5)
+        await asyncio.wait_for(await bus.send_batch(mixed), ACK_WAIT_S)
     assert refused.value.err_code == 10201
     assert await stored(bus, spec.name) == 4
     # sent one by one, the same events are dropped as duplicates, each acked with its stored sequence
@@ -139,11 +143,11 @@ async def test_too_large_incomplete_and_not_allowed_batches_are_refused(bus: Bus
     assert await stored(bus, spec.name) == 0
     # exactly the limit is accepted
     items = [(subject, e) for _, e in events("n", MAX_BATCH)]
-    assert (await asyncio.wait_for(await bus.send_batch(items), 10)).batch_size == MAX_BATCH
+    assert (await asyncio.wait_for(await bus.send_batch(items), ACK_WAIT_S)).batch_size == MAX_BATCH
     # a stream without allow_atomic
     plain = await atomic_stream(bus, f"{unique}p", allow_atomic=False)
     with pytest.raises(nats.js.errors.APIError) as refused:
-        await asyncio.wait_for(await bus.send_batch([(f"batch.{unique}p.x", events("n", 1)[0][1])]), 5)
+        await asyncio.wait_for(await bus.send_batch([(f"batch.{unique}p.x", events("n", 1)[0][1])]), ACK_WAIT_S)
     assert refused.value.err_code == 10174
     assert await stored(bus, plain.name) == 0
 
@@ -162,7 +166,7 @@ async def test_a_batch_cut_by_a_disconnect_stores_nothing_and_a_fresh_batch_stor
     await dying.close()
     assert await stored(bus, spec.name) == 0
     # the same events under a fresh batch id: stored once
-    ack = await asyncio.wait_for(await bus.send_batch(items), 5)
+    ack = await asyncio.wait_for(await bus.send_batch(items), ACK_WAIT_S)
     assert ack.batch_size == 5 and await stored(bus, spec.name) == 5
     # the server kept the cut batch open: another connection could still finish it under its old id
     # (so every attempt needs a fresh id); here that commit is refused, its ids being stored now
@@ -195,7 +199,7 @@ async def test_pipelined_batches_from_one_connection_are_each_acked(bus: Bus, un
     node = f"n{unique}"
     batches = [[(f"batch.{unique}.{b}", e) for _, e in events(node, 7)] for b in range(8)]
     futures = [await bus.send_batch(items) for items in batches]
-    acks = await asyncio.wait_for(asyncio.gather(*futures), 10)
+    acks = await asyncio.wait_for(asyncio.gather(*futures), ACK_WAIT_S)
     assert [a.batch_size for a in acks] == [7] * 8
     assert [a.seq for a in acks] == [7 * (b + 1) for b in range(8)]
     info = await bus.js.stream_info(f"BATCH_{unique}", subjects_filter=f"batch.{unique}.>")

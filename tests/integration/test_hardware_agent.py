@@ -82,9 +82,15 @@ async def running_agent(
         if task.done():
             task.result()  # raise what stopped it
         yield run
-    finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+        # Every sample the agent had stored has reached this subscriber before it unsubscribes (the last ones
+        # come on another connection: on a stalled machine they could still be on their way).
+        await wait_for(lambda: len(run.metrics) >= agent.published, 30)
+    finally:
+        stop.set()
+        if not task.done():
+            await asyncio.wait_for(task, 20)
         for sub in subs:
             await sub.unsubscribe()
 

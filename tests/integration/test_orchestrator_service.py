@@ -15,6 +15,8 @@ from venom_common.bus import Bus
 from venom_common.canonical import canonical_dumps
 from venom_common.embedded import free_port
 from venom_common.settings import VenomSettings
+from venom_hardware_agent.tasks import TaskRegistry, default_registry
+from venom_hardware_agent.tasks.handlers import SleepParams
 from venom_orchestrator.harness import RunningOrchestrator, announce, start_orchestrator, start_worker
 from venom_orchestrator.service import QUARANTINE_BUCKET
 from venom_orchestrator.settings import OrchestratorSettings
@@ -122,35 +124,48 @@ async def test_no_peer_ends_lost_not_hanging(nats_url: str, unique: str) -> None
         await o.stop()
 
 
+def registry_where_hangs(task_type: str) -> TaskRegistry:
+    """The default task types, with ``task_type`` one that never ends by itself: a task that is running for
+    certain when its peer vanishes, instead of one that sleeps a while and races the test's steps."""
+    async def hang(_: SleepParams) -> dict[str, float]:
+        await asyncio.Event().wait()  # until cancelled (vanish) or the worker's deadline
+        return {}
+
+    registry = default_registry()
+    registry.register(task_type, SleepParams, hang, replace=True)
+    return registry
+
+
 async def test_peer_vanishing_mid_task_moves_the_task(nats_url: str, unique: str, bus: Bus) -> None:
     a, b = f"a{unique}", f"b{unique}"
-    wa = await start_worker(nats_url, a)
+    # On a, "sleep" never ends by itself: a's answer cannot come before it vanishes. (It slept 0.8 s, which
+    # b's announcement, its ping and a's vanishing had to beat on a CPU-starved machine.) The deadline only
+    # has to outlast those steps now (a worker answers "deadline exceeded" at it): 3 s.
+    wa = await start_worker(nats_url, a, registry_where_hangs("sleep"))
     workers = [wa]
     o = await orchestrator(nats_url, unique, health_interval_s=30.0)  # only the task itself finds out
     try:
         await announce(bus, a)
         await until(healthy(o, a))
         # b's worker is started before the task (it is not announced yet, so the task goes to a); only
-        # b's announcement and ping happen while a runs. The task sleeps 0.8 s within a 2 s deadline:
-        # time enough for those before a's answer, and for b's run, on a CPU-starved machine (it was
-        # 0.5 s within 1 s, with b's worker also started while a ran).
-        wb = await start_worker(nats_url, b)
+        # b's announcement and ping happen while a runs. On b, "hang" never ends by itself either.
+        wb = await start_worker(nats_url, b, registry_where_hangs("hang"))
         workers.append(wb)
-        record, runner = o.service.submit("sleep", {"seconds": 0.8}, deadline_s=2.0)
+        record, runner = o.service.submit("sleep", {"seconds": 0.1}, deadline_s=3.0)
         await until(lambda: record.status == "running" and record.node == a)
         await announce(bus, b)
         await until(lambda: b in o.service.peers)
         await o.service._ping(b)
         await wa.vanish()
-        done = await asyncio.wait_for(runner, 10)  # never hangs
+        done = await asyncio.wait_for(runner, 30)  # never hangs (a's request times out after 3.5 s)
         assert done.status == "succeeded" and done.node == b
         assert [(x.node, x.outcome) for x in done.attempts] == [(a, "timed_out"), (b, "succeeded")]
         assert o.service.peers.get(a).healthy is False  # type: ignore[union-attr]
-        # now b vanishes too, and no one is left: the task ends "lost", naming what was tried
-        record, runner = o.service.submit("sleep", {"seconds": 0.5}, deadline_s=1.0)
+        # now b vanishes too, mid-task, and no one is left: the task ends "lost", naming what was tried
+        record, runner = o.service.submit("hang", {"seconds": 0}, deadline_s=2.0)
         await until(lambda: record.status == "running")
         await wb.vanish()
-        done = await asyncio.wait_for(runner, 10)
+        done = await asyncio.wait_for(runner, 30)
         assert done.status == "lost" and b in done.error and done.finished_at is not None
     finally:
         await o.stop()

@@ -13,6 +13,7 @@ from venom_common.events import decode, make_event, subjects
 from venom_common.events.payloads import TaskResultV1, TaskV1
 from venom_common.settings import VenomSettings
 from venom_hardware_agent.tasks import default_registry
+from venom_hardware_agent.tasks.handlers import SleepParams
 from venom_orchestrator.harness import start_worker
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,23 @@ async def test_builtin_types_and_failures(nats_url: str, unique: str) -> None:
 
 async def test_tasks_run_concurrently_and_results_are_recorded(nats_url: str, unique: str) -> None:
     node = f"w{unique}"
-    w = await start_worker(nats_url, node)
+    # Ten tasks that each wait until all ten are running: they can only succeed side by side (one after
+    # another, the first would wait until its deadline). It was ten 0.3 s sleeps within 2 s of wall time,
+    # which a stalled CI machine could overrun while running them side by side.
+    in_flight = {"now": 0}
+    all_in = asyncio.Event()
+
+    async def together(p: SleepParams) -> dict[str, float]:
+        in_flight["now"] += 1
+        if in_flight["now"] == 10:
+            all_in.set()
+        await all_in.wait()
+        await asyncio.sleep(p.seconds)
+        return {"slept_s": p.seconds}
+
+    registry = default_registry()
+    registry.register("together", SleepParams, together)
+    w = await start_worker(nats_url, node, registry)
     bus = await Bus.connect(VenomSettings(nats_url=nats_url, node_id="t"), "test")
     seen: list[TaskResultV1] = []
     got = asyncio.Event()
@@ -72,12 +89,9 @@ async def test_tasks_run_concurrently_and_results_are_recorded(nats_url: str, un
 
     sub = await bus.subscribe(subjects.task_result(node), on_result, expected=TaskResultV1)
     try:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        results = await asyncio.gather(*(run(bus, node, "sleep", {"seconds": 0.3}) for _ in range(10)))
-        assert loop.time() - start < 2.0  # ten 0.3 s sleeps side by side, not one after another
-        assert all(r.status == "succeeded" for r in results)
-        await asyncio.wait_for(got.wait(), 5)
+        results = await asyncio.gather(*(run(bus, node, "together", {"seconds": 0.05}) for _ in range(10)))
+        assert all(r.status == "succeeded" for r in results), results  # ten side by side, not one after another
+        await asyncio.wait_for(got.wait(), 30)
         assert len(seen) == 10 and all(s.node == node for s in seen)
         await run(bus, node, "ping", {})  # health checks are answered but not recorded
         await asyncio.sleep(0.2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,18 @@ async def organs(nats_url: str, model_dir: Path, which: tuple[str, ...] = subjec
         svc = OrganService(settings)
         stop = asyncio.Event()
         running.append((svc, stop, asyncio.create_task(serve(svc, settings, stop=stop))))
-    for svc, _, _ in running:
-        for _ in range(300):
-            if svc.ready():
-                break
-            await asyncio.sleep(0.02)
     try:
+        # Every organ subscribed before a beat asks (one not yet there is "no answer", and is then asked alone
+        # for the next SOLO_BEATS beats). Start-up is a NATS connection and the streams ensured: seconds on a
+        # loaded CI machine, so wait on the condition with a generous deadline, never proceed without it.
+        deadline = asyncio.get_running_loop().time() + 60
+        while not all(svc.ready() for svc, _, _ in running):
+            for _, _, task in running:
+                if task.done():
+                    task.result()  # raise what stopped it
+                    raise RuntimeError("an organ service stopped while starting")
+            assert asyncio.get_running_loop().time() < deadline, "the organ services did not become ready in 60 s"
+            await asyncio.sleep(0.02)
         yield [svc for svc, _, _ in running]
     finally:
         for _, stop, _ in running:
@@ -87,7 +93,12 @@ async def node_events(bus: Bus, node: str, kinds: tuple[str, ...] = ("beat", "fl
     return [event for _, event, _ in await stored_events(bus, filters)]
 
 
-async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> ArbiterService:
+async def run_arbiter(nats_url: str, node: str, beats: int, *,
+                      before_stop: Callable[[], Awaitable[None]] | None = None, **kw: Any) -> ArbiterService:
+    """Run an arbiter (metrics drive) until it has done ``beats`` beats, then stop it.
+
+    ``before_stop`` is awaited after the last beat and before the stop, while the arbiter still listens:
+    e.g. to wait until late organ answers are counted, rather than hoping they arrive before its shutdown."""
     # A generous organ deadline unless a test is about deadlines: CI machines are loaded.
     kw.setdefault("organ_deadline_ms", 2000)
     settings = ArbiterSettings(nats_url=nats_url, node_id=node, port=free_port(), drive="metrics", beats=beats, **kw)
@@ -100,6 +111,8 @@ async def run_arbiter(nats_url: str, node: str, beats: int, **kw: Any) -> Arbite
                 break
             await asyncio.sleep(0.02)
         await asyncio.wait_for(svc.finished.wait(), 30)
+        if before_stop is not None:
+            await before_stop()
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)

@@ -114,7 +114,7 @@ async def test_stop_kills_a_child_that_ignores_sigterm_and_its_grandchildren(tmp
     started = time.monotonic()
     await supervisor.stop()
     assert time.monotonic() - started < 10
-    await _until(lambda: _dead(child_pid) and _dead(grandchild_pid), timeout=5)
+    await _until(lambda: _dead(child_pid) and _dead(grandchild_pid))  # SIGKILLed: gone, on a slow machine too
     assert any("killing it" in m for _s, m in sink.reports)
     assert supervisor.children["stubborn"].restarts == 0  # a stop is not a crash
 

@@ -67,7 +67,7 @@ def test_tasks_of_a_wave_run_concurrently() -> None:
 
 def test_theta_throttle_limits_tasks_in_flight() -> None:
     lock = threading.Lock()
-    state = {"now": 0, "peak": 0}
+    state = {"now": 0, "peak": 0, "gave_up": 0}
 
     def track() -> None:
         with lock:
@@ -77,12 +77,25 @@ def test_theta_throttle_limits_tasks_in_flight() -> None:
         with lock:
             state["now"] -= 1
 
+    def track_until_two() -> None:
+        # Waits until a second task is in flight, instead of sleeping 20 ms and hoping a second worker
+        # thread started meanwhile (on a CPU-starved machine it may not have): with several workers, two are
+        # in flight at once for certain; with one, never: the first task gives up after 30 s, the rest at once.
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+            two.notify_all()
+            if not two.wait_for(lambda: state["peak"] >= 2 or state["gave_up"], timeout=30):
+                state["gave_up"] = 1
+            state["now"] -= 1
+
+    two = threading.Condition(lock)
     tasks = [WaveTask(f"t{i}", track) for i in range(8)]
     report = execute(tasks, workers=4, theta=0.1, kind="thread")  # UNWRAP → 1 worker
     assert report.ok and report.waves[0].workers == 1 and state["peak"] == 1
     state["peak"] = 0
-    report = execute(tasks, workers=4, theta=0.95, kind="thread")
-    assert report.waves[0].workers == 4 and state["peak"] >= 2
+    report = execute([WaveTask(f"t{i}", track_until_two) for i in range(8)], workers=4, theta=0.95, kind="thread")
+    assert report.ok and report.waves[0].workers == 4 and state["peak"] >= 2
 
 
 @pytest.mark.parametrize(("theta", "expected"), [(None, 8), (1.0, 8), (0.7, 8), (0.6, 6), (0.4, 4), (0.29, 1)])
