@@ -39,6 +39,12 @@ def test_bench_ledger_prints_every_figure(nats_url, postgres_url, monkeypatch, d
     if not direct:  # external servers here: only the service's own processes and the machine are measured
         assert set(figures["append_cpu_us_per_event"]) == {"service", "encoder", "machine"}
         assert figures["append_cpu_us_per_event"]["service"] > 0
+        assert figures["append_busy_cores"] >= 0
+    # external servers here: the raw insert's client (this process) and the machine (a few milliseconds of
+    # inserts: CPU clocks tick every 10 ms, so zero is possible here)
+    assert set(figures["raw_insert_cpu_us_per_row"]) == {"client", "machine"}
+    assert all(v >= 0 for v in figures["raw_insert_cpu_us_per_row"].values())
+    assert figures["raw_insert_busy_cores"] >= 0
 
 
 def test_bench_ledger_repeated_reports_medians_and_each_run(nats_url, postgres_url, monkeypatch):

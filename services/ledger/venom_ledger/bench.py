@@ -33,6 +33,12 @@ Figures (all measured in the same run, on the same rows):
   ``encoder`` (its encoder workers), ``nats`` and ``postgres`` (the embedded servers; absent with
   external ones), and ``machine`` (every process on the machine, stolen time excluded, so the
   difference to the sum says whether something else was running).
+* ``append_busy_cores`` (service path) — the machine's busy CPU seconds per second of the timed append:
+  how many of its cores the append kept busy. ``raw_insert_cpu_us_per_row`` and
+  ``raw_insert_busy_cores`` — the same two figures for the raw inserts (both runs together):
+  ``client`` (this process, asyncpg), ``postgres`` (absent with an external one) and ``machine``.
+  Together they say whether the two rates differ by the work per event or by how much of the
+  machine each phase can use.
 * ``encode_workers`` — the service's encoder processes (``VENOM_LEDGER_ENCODE_WORKERS``): ``decode`` and
   ``encode`` below run there, the rest in the service's process.
 * ``cpu_us_per_event`` — what the append path costs per event in this process, stage by stage, timed
@@ -175,8 +181,12 @@ def linked_rows(n: int, node: str, table_chain: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch: int) -> float:
-    """Plain batched asyncpg inserts of the same rows into a scratch copy of the entries table."""
+async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch: int,
+                          meter: CpuMeter | None = None, cpu_s: dict[str, float] | None = None) -> float:
+    """Plain batched asyncpg inserts of the same rows into a scratch copy of the entries table.
+
+    With ``meter`` and ``cpu_s``: the CPU seconds ``meter``'s groups used during the timed inserts are
+    added to ``cpu_s`` (with ``"elapsed"``, the timed seconds)."""
     import asyncpg
 
     table = f"bench_raw_{uuid.uuid4().hex[:8]}"
@@ -185,11 +195,16 @@ async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch:
         await conn.execute(f"CREATE TABLE {table} (LIKE ledger_entries INCLUDING ALL)")
         sql = (f"INSERT INTO {table} (chain, idx, timestamp, data, previous_hash, hash, event_id) "
                "VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        if meter is not None:
+            meter.start()
         start = time.perf_counter()
         for i in range(0, len(rows), batch):
             async with conn.transaction():
                 await conn.executemany(sql, rows[i:i + batch])
         elapsed = time.perf_counter() - start
+        if meter is not None and cpu_s is not None:
+            for name, used in [*meter.used_s().items(), ("elapsed", elapsed)]:
+                cpu_s[name] = cpu_s.get(name, 0.0) + used
         await conn.execute(f"DROP TABLE {table}")
     finally:
         await conn.close()
@@ -261,8 +276,10 @@ async def _append_through_service(options: BenchOptions, nats_url: str, database
                 await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - start
         appended = service.writer.head.tree_size - 1
+        used_s = meter.used_s()
         result["append_cpu_us_per_event"] = {name: round(used / max(appended, 1) * 1e6, 1)
-                                             for name, used in meter.used_s().items()}
+                                             for name, used in used_s.items()}
+        result["append_busy_cores"] = round(used_s["machine"] / elapsed, 2)
         result["append_per_s"] = appended / elapsed
         result["appended_entries"] = appended
     finally:
@@ -306,8 +323,15 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
     store: LedgerStore | None = None
     try:
         # --- raw insert right before the append (the mean with the one right after is the baseline) --
+        # the bench's own process is the raw insert's client; postgres: the postmaster and its backends
+        raw_meter = CpuMeter({"client": [os.getpid()], **{name: [pid] for name, pid in options.server_pids.items()
+                                                          if name == "postgres" and pid is not None}},
+                             trees={"postgres"})
+        raw_cpu_s: dict[str, float] = {}
         before_rows = linked_rows(min(n, BASELINE_ROWS), f"{node}-before", f"raw{chain}")
-        result["raw_insert_per_s_before"] = await raw_insert_rate(database_url, before_rows, options.batch)
+        result["raw_insert_per_s_before"] = await raw_insert_rate(database_url, before_rows, options.batch,
+                                                                  raw_meter, raw_cpu_s)
+        raw_rows = len(before_rows)
         del before_rows
 
         # --- the ledger's own append path ----------------------------------------------------------
@@ -334,7 +358,12 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
         result["baseline_rows"] = len(sample)
         rows = [(f"raw{chain}", e.index, e.timestamp, e.data_json.decode(), e.previous_hash, e.hash, e.event_id)
                 for e in sample]
-        result["raw_insert_per_s_after"] = await raw_insert_rate(database_url, rows, options.batch)
+        result["raw_insert_per_s_after"] = await raw_insert_rate(database_url, rows, options.batch, raw_meter,
+                                                                 raw_cpu_s)
+        raw_rows += len(rows)
+        raw_elapsed = raw_cpu_s.pop("elapsed")
+        result["raw_insert_cpu_us_per_row"] = {name: round(used / raw_rows * 1e6, 1) for name, used in raw_cpu_s.items()}
+        result["raw_insert_busy_cores"] = round(raw_cpu_s["machine"] / raw_elapsed, 2)
         result["raw_insert_per_s"] = (result["raw_insert_per_s_before"] + result["raw_insert_per_s_after"]) / 2
         result["raw_copy_per_s"] = await raw_copy_rate(database_url, rows, options.batch)
         result["raw_hash_per_s"] = raw_hash_rate([e.data for e in sample], now_timestamp())
