@@ -36,6 +36,8 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
     await bus.ensure_streams()
     before = {w: ignored(w) for w in ("duplicate", "unknown_or_stale", "invalid", "mismatch")}
 
+    held: list[tuple[str, bytes]] = []
+
     async def rogue(msg: Any) -> None:
         request: OrganBeatRequestV1 = decode(msg.data, OrganBeatRequestV1).data
         if request.node != node:
@@ -45,7 +47,13 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
                                                reinvested_mb=0))
         stale = good.model_copy(update={"beat": request.beat + 1000})
         await asyncio.sleep(0.005)  # after the real regen organ answered
-        await msg.respond(encode(make_event(good, source="/rogue")))  # a second answer for the beat
+        if request.beat == 0:  # beat 0's second answer comes three beats later: still a duplicate
+            held.append((msg.reply, encode(make_event(good, source="/rogue"))))
+        else:
+            await msg.respond(encode(make_event(good, source="/rogue")))  # a second answer for the beat
+        if request.beat == 3:
+            for reply, data in held:
+                await bus.nc.publish(reply, data)
         await bus.nc.publish(msg.reply.rsplit(".", 1)[0] + f".{request.beat + 1000}",
                              encode(make_event(stale, source="/rogue")))  # a result for a beat never asked
         await msg.respond(b'{"not": "an event"}')  # malformed
@@ -81,7 +89,8 @@ async def test_rogue_answers_are_counted_and_ignored(nats_url: str, tmp_path: Pa
     assert ignored("invalid") >= before["invalid"] + 4
     assert ignored("unknown_or_stale") >= before["unknown_or_stale"] + 4
     assert ignored("mismatch") >= before["mismatch"] + 12
-    # the real organ or the rogue answered first; the other answer of each beat is a duplicate (or late)
+    # the real organ or the rogue answered first; the other answer of each beat is a duplicate (or late), also
+    # beat 0's, sent three beats after it
     assert ignored("duplicate") + ignored("late") >= before["duplicate"] + 4
 
 

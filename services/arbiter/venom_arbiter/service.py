@@ -96,6 +96,10 @@ GENOME_WEIGHT = Gauge("venom_genome_weight", "Genome weights", ["base"])
 #: After an organ failed to answer the one request of a beat, for how many beats it is asked alone.
 SOLO_BEATS = 100
 
+#: For how many beats after its own a beat's organ answers stay registered, so that a second or late
+#: answer is counted as a duplicate or late (not as unknown) while beats run faster than answers arrive.
+ANSWERS_KEPT_BEATS = 32
+
 #: Failures of the bus (NATS away or slow): the beat is sent again with the same ids, never skipped.
 BUS_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError, OSError, nats.errors.Error)
 
@@ -522,10 +526,10 @@ class ArbiterService:
                 self._alone[organ] -= 1
                 if self._alone[organ] <= 0:
                     del self._alone[organ]
-        # forget beats older than the previous one (stale answers are counted as unknown)
-        for key in [k for k in self._pending if k[0] < beat - 1]:
+        # forget older beats (answers for them are counted as unknown or stale)
+        for key in [k for k in self._pending if k[0] < beat - ANSWERS_KEPT_BEATS]:
             del self._pending[key]
-        for old in [b for b in self._asked_together if b < beat - 1]:
+        for old in [b for b in self._asked_together if b < beat - ANSWERS_KEPT_BEATS]:
             del self._asked_together[old]
         return results
 
