@@ -181,12 +181,33 @@ def linked_rows(n: int, node: str, table_chain: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch: int,
-                          meter: CpuMeter | None = None, cpu_s: dict[str, float] | None = None) -> float:
-    """Plain batched asyncpg inserts of the same rows into a scratch copy of the entries table.
+@dataclass
+class CpuTally:
+    """The CPU ``meter``'s groups used over several timed phases, with the phases' seconds and rows."""
 
-    With ``meter`` and ``cpu_s``: the CPU seconds ``meter``'s groups used during the timed inserts are
-    added to ``cpu_s`` (with ``"elapsed"``, the timed seconds)."""
+    meter: CpuMeter
+    used_s: dict[str, float] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    rows: int = 0
+
+    def add(self, elapsed_s: float, rows: int) -> None:
+        """Count the phase timed since ``meter.start()``."""
+        for name, used in self.meter.used_s().items():
+            self.used_s[name] = self.used_s.get(name, 0.0) + used
+        self.elapsed_s += elapsed_s
+        self.rows += rows
+
+    def us_per_row(self) -> dict[str, float]:
+        return {name: round(used / max(self.rows, 1) * 1e6, 1) for name, used in self.used_s.items()}
+
+    def busy_cores(self) -> float:
+        return round(self.used_s["machine"] / self.elapsed_s, 2)
+
+
+async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch: int,
+                          tally: CpuTally | None = None) -> float:
+    """Plain batched asyncpg inserts of the same rows into a scratch copy of the entries table (with
+    ``tally``: the CPU used during the timed inserts is added to it)."""
     import asyncpg
 
     table = f"bench_raw_{uuid.uuid4().hex[:8]}"
@@ -195,16 +216,15 @@ async def raw_insert_rate(database_url: str, rows: list[tuple[Any, ...]], batch:
         await conn.execute(f"CREATE TABLE {table} (LIKE ledger_entries INCLUDING ALL)")
         sql = (f"INSERT INTO {table} (chain, idx, timestamp, data, previous_hash, hash, event_id) "
                "VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        if meter is not None:
-            meter.start()
+        if tally is not None:
+            tally.meter.start()
         start = time.perf_counter()
         for i in range(0, len(rows), batch):
             async with conn.transaction():
                 await conn.executemany(sql, rows[i:i + batch])
         elapsed = time.perf_counter() - start
-        if meter is not None and cpu_s is not None:
-            for name, used in [*meter.used_s().items(), ("elapsed", elapsed)]:
-                cpu_s[name] = cpu_s.get(name, 0.0) + used
+        if tally is not None:
+            tally.add(elapsed, len(rows))
         await conn.execute(f"DROP TABLE {table}")
     finally:
         await conn.close()
@@ -324,14 +344,12 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
     try:
         # --- raw insert right before the append (the mean with the one right after is the baseline) --
         # the bench's own process is the raw insert's client; postgres: the postmaster and its backends
-        raw_meter = CpuMeter({"client": [os.getpid()], **{name: [pid] for name, pid in options.server_pids.items()
-                                                          if name == "postgres" and pid is not None}},
-                             trees={"postgres"})
-        raw_cpu_s: dict[str, float] = {}
+        raw_groups: dict[str, list[int | None]] = {"client": [os.getpid()]}
+        if options.server_pids.get("postgres") is not None:
+            raw_groups["postgres"] = [options.server_pids["postgres"]]
+        raw_cpu = CpuTally(CpuMeter(raw_groups, trees={"postgres"}))
         before_rows = linked_rows(min(n, BASELINE_ROWS), f"{node}-before", f"raw{chain}")
-        result["raw_insert_per_s_before"] = await raw_insert_rate(database_url, before_rows, options.batch,
-                                                                  raw_meter, raw_cpu_s)
-        raw_rows = len(before_rows)
+        result["raw_insert_per_s_before"] = await raw_insert_rate(database_url, before_rows, options.batch, raw_cpu)
         del before_rows
 
         # --- the ledger's own append path ----------------------------------------------------------
@@ -358,12 +376,9 @@ async def _run(options: BenchOptions, nats_url: str, database_url: str) -> dict[
         result["baseline_rows"] = len(sample)
         rows = [(f"raw{chain}", e.index, e.timestamp, e.data_json.decode(), e.previous_hash, e.hash, e.event_id)
                 for e in sample]
-        result["raw_insert_per_s_after"] = await raw_insert_rate(database_url, rows, options.batch, raw_meter,
-                                                                 raw_cpu_s)
-        raw_rows += len(rows)
-        raw_elapsed = raw_cpu_s.pop("elapsed")
-        result["raw_insert_cpu_us_per_row"] = {name: round(used / raw_rows * 1e6, 1) for name, used in raw_cpu_s.items()}
-        result["raw_insert_busy_cores"] = round(raw_cpu_s["machine"] / raw_elapsed, 2)
+        result["raw_insert_per_s_after"] = await raw_insert_rate(database_url, rows, options.batch, raw_cpu)
+        result["raw_insert_cpu_us_per_row"] = raw_cpu.us_per_row()
+        result["raw_insert_busy_cores"] = raw_cpu.busy_cores()
         result["raw_insert_per_s"] = (result["raw_insert_per_s_before"] + result["raw_insert_per_s_after"]) / 2
         result["raw_copy_per_s"] = await raw_copy_rate(database_url, rows, options.batch)
         result["raw_hash_per_s"] = raw_hash_rate([e.data for e in sample], now_timestamp())
