@@ -131,7 +131,9 @@ async def test_a_vanished_peer_ends_the_task_lost_on_either_path(nats_url: str, 
         if gone == "no_responders":
             await peer.sub.unsubscribe()  # type: ignore[union-attr]
             await bus.nc.flush()
-        _, runner = o.service.submit("hash", {"data": "x"}, deadline_s=0.2)
+        # no_responders: the server answers at once, so a long deadline (a CI run on a starved machine saw
+        # 0.5 s pass before the answer came) keeps the two paths apart; timed_out: 0.2 s + 0.3 s grace.
+        _, runner = o.service.submit("hash", {"data": "x"}, deadline_s=5.0 if gone == "no_responders" else 0.2)
         done = await asyncio.wait_for(runner, 10)  # never hangs
         assert done.status == "lost" and [(a.node, a.outcome) for a in done.attempts] == [(node, gone)]
         p = o.service.peers.get(node)
